@@ -1,0 +1,47 @@
+"""Domain exceptions: every error a person can cause says what, where and what to do.
+
+The CLI catches `HaulflowError` and prints `str(error)` without a traceback; anything else
+is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One located problem in a user file: `FILE:LINE: message`."""
+
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+class HaulflowError(Exception):
+    """Base of every error caused by input or environment rather than by a bug."""
+
+    exit_code = 1
+
+
+class InvalidFileError(HaulflowError):
+    """A configuration or import file has problems; nothing was written."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems)
+        super().__init__("\n".join(str(problem) for problem in self.problems))
+
+
+class NotFoundError(HaulflowError):
+    """A referenced entity, task or definition does not exist."""
+
+
+class ConflictError(HaulflowError):
+    """The request contradicts the current state (e.g. finishing a task twice)."""
+
+
+class NotConfiguredError(HaulflowError):
+    """Something must be set up first (database not migrated, no configuration applied)."""

@@ -1,0 +1,45 @@
+"""The one settings class: environment variables `HAULFLOW_*` over embedded defaults."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where haulflow keeps its state; every default lives under `var_dir`."""
+
+    model_config = SettingsConfigDict(env_prefix="HAULFLOW_", extra="ignore")
+
+    var_dir: Path = Path("var")
+    # Empty means the embedded SQLite file `var_dir/haulflow.db`.
+    database_url: SecretStr | None = None
+    documents_dir: Path | None = None
+    mailsink_dir: Path | None = None
+    carrier_name: str = "Haulflow Transport"
+    # The carrier's own timezone: for local times on entities without a party (own trips).
+    timezone: str = "Europe/Paris"
+    max_document_bytes: int = Field(default=20_000_000, gt=0)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url is not None and self.database_url.get_secret_value():
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{(self.var_dir / 'haulflow.db').as_posix()}"
+
+    @property
+    def resolved_documents_dir(self) -> Path:
+        return self.documents_dir or self.var_dir / "documents"
+
+    @property
+    def resolved_mailsink_dir(self) -> Path:
+        return self.mailsink_dir or self.var_dir / "mailsink"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings; tests call `get_settings.cache_clear()` after changing env."""
+    return Settings()

@@ -1,0 +1,150 @@
+"""Value types of the import file: each checks one kind of value and says how to fix it."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+from functools import cache
+from importlib.resources import files
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic_core import PydanticCustomError
+
+# The error type of every message written here; the problem formatter prints it as is.
+ERROR_TYPE = "haulflow"
+
+_LANGUAGE = re.compile(r"[a-z]{2}(-[A-Z]{2})?")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]*")
+_ROLE = re.compile(r"[a-z0-9][a-z0-9-]*")
+
+
+def fail(message: str) -> PydanticCustomError:
+    """A validation error whose message is shown to the user verbatim."""
+    return PydanticCustomError(ERROR_TYPE, message)
+
+
+def suggest(value: str, choices: Iterable[str]) -> str:
+    """`; did you mean 'x'?` for the closest choice, or nothing when none is close."""
+    ordered = sorted(choices)
+    close = difflib.get_close_matches(value, ordered, n=1, cutoff=0.6)
+    # A truncated name ("cmr-pod") is too short for difflib but has one obvious completion.
+    completions = [choice for choice in ordered if value and choice.startswith(value)]
+    best = close or (completions if len(completions) == 1 else [])
+    return f"; did you mean '{best[0]}'?" if best else ""
+
+
+@cache
+def load_country_codes() -> frozenset[str]:
+    """ISO 3166-1 alpha-2 codes, from the tz database the tzdata package ships."""
+    table = (files("tzdata") / "zoneinfo" / "iso3166.tab").read_text(encoding="utf-8")
+    return frozenset(
+        line.split("\t", 1)[0] for line in table.splitlines() if line and not line.startswith("#")
+    )
+
+
+def check_single_line(value: str) -> str:
+    """Refuse line breaks: every text of the file ends up on one line of a page or email."""
+    if "\n" in value or "\r" in value:
+        raise fail("contains a line break; write it on one line")
+    return value
+
+
+def check_country(value: str) -> str:
+    """An ISO 3166-1 alpha-2 code in capitals, such as FR, BE or NL."""
+    codes = load_country_codes()
+    if value in codes:
+        return value
+    if value.upper() in codes:
+        hint = f"; did you mean '{value.upper()}'?"
+    elif value.upper() == "UK":  # the usual slip: ISO names the United Kingdom GB
+        hint = "; did you mean 'GB'?"
+    else:
+        hint = suggest(value, codes)
+    raise fail(f"'{value}' is not an ISO 3166 country code such as FR, BE or NL{hint}")
+
+
+def check_language(value: str) -> str:
+    """A two-letter language code, optionally with a region: fr, nl, fr-BE."""
+    if _LANGUAGE.fullmatch(value):
+        return value
+    fixed = value[:2].lower() + value[2:].upper()
+    hint = f"; did you mean '{fixed}'?" if _LANGUAGE.fullmatch(fixed) else ""
+    raise fail(f"'{value}' is not a language code such as fr, en, nl, de or fr-BE{hint}")
+
+
+def check_currency(value: str) -> str:
+    """Three capital letters (ISO 4217): EUR, GBP, CHF."""
+    if _CURRENCY.fullmatch(value):
+        return value
+    raise fail(f"'{value}' is not a currency code such as EUR, GBP or CHF")
+
+
+def check_timezone(value: str) -> str:
+    """A tz database name such as Europe/Paris."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        hint = suggest(value, available_timezones())
+        raise fail(f"'{value}' is not a timezone such as Europe/Paris{hint}") from None
+    return value
+
+
+def normalize_email(value: str) -> str:
+    """A syntactically valid address, lowercased so the same person is matched once."""
+    try:
+        return validate_email(value, check_deliverability=False).normalized.lower()
+    except EmailNotValidError as error:
+        raise fail(f"'{value}' is not a valid email address: {error}") from None
+
+
+def check_username(value: str) -> str:
+    """Letters, digits and . _ @ - only, so a username can be typed in a command."""
+    if _USERNAME.fullmatch(value):
+        return value
+    raise fail(f"'{value}' is not a username: use letters, digits and . _ @ - only")
+
+
+def check_role_key(value: str) -> str:
+    """A role key as configuration writes it: lowercase words joined by dashes."""
+    if _ROLE.fullmatch(value):
+        return value
+    raise fail(f"'{value}' is not a role key such as operations or cmr-pod-processing")
+
+
+def parse_timestamp(value: Any) -> Any:
+    """An ISO 8601 date-time, kept naive when it has no offset (local to its party)."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise fail(f"{value!r} is not a date-time; write it like 2026-12-01T08:00")
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise fail(
+            f"'{value}' is not an ISO 8601 date-time such as 2026-12-01T08:00 "
+            "(local time) or 2026-12-01T08:00+01:00"
+        ) from None
+
+
+_OneLine = AfterValidator(check_single_line)
+
+# Codes are checked by their validator alone, so a wrong length gets the helpful message too.
+Reference = Annotated[str, Field(min_length=1, max_length=64), _OneLine]
+Name = Annotated[str, Field(min_length=1, max_length=200), _OneLine]
+Text100 = Annotated[str, Field(min_length=1, max_length=100), _OneLine]
+Username = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(check_username)]
+RoleKey = Annotated[str, Field(min_length=1, max_length=40), AfterValidator(check_role_key)]
+Country = Annotated[str, _OneLine, AfterValidator(check_country)]
+Language = Annotated[str, _OneLine, AfterValidator(check_language)]
+Currency = Annotated[str, _OneLine, AfterValidator(check_currency)]
+TimezoneName = Annotated[str, _OneLine, AfterValidator(check_timezone)]
+Email = Annotated[str, Field(max_length=254), _OneLine, AfterValidator(normalize_email)]
+Timestamp = Annotated[datetime, BeforeValidator(parse_timestamp)]
+Amount = Annotated[Decimal, Field(max_digits=14, decimal_places=2, allow_inf_nan=False)]

@@ -1,0 +1,194 @@
+"""Turn a loaded source document into validated items, with every problem located."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar, get_args
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from core.errors import Problem
+from core.sourcefile import SourceDocument
+from ingestion.fields import ERROR_TYPE, suggest
+from ingestion.schema import (
+    SECTIONS,
+    BookingIn,
+    FileModel,
+    InvoiceIn,
+    OrderIn,
+    PartyIn,
+    TripIn,
+    UserIn,
+)
+
+M = TypeVar("M", bound=FileModel)
+
+
+@dataclass(frozen=True)
+class Entry(Generic[M]):
+    """A valid item and its position in its section (for locating later problems)."""
+
+    index: int
+    item: M
+
+
+@dataclass
+class ParsedFile:
+    """The valid items of each section, the keys written (valid or not), and problems."""
+
+    source: SourceDocument
+    problems: list[Problem] = field(default_factory=list)
+    # Section → key → index of its first item, including items that failed validation, so a
+    # reference to a broken item is not reported a second time as unknown.
+    written: dict[str, dict[str, int]] = field(default_factory=dict)
+    parties: list[Entry[PartyIn]] = field(default_factory=list)
+    users: list[Entry[UserIn]] = field(default_factory=list)
+    orders: list[Entry[OrderIn]] = field(default_factory=list)
+    bookings: list[Entry[BookingIn]] = field(default_factory=list)
+    trips: list[Entry[TripIn]] = field(default_factory=list)
+    invoices: list[Entry[InvoiceIn]] = field(default_factory=list)
+
+    def label(self, section: str, index: int) -> str:
+        """How messages name an item: `order ORD-1001`, or `order #4` without a reference."""
+        _, singular, key_name = SECTIONS[section]
+        key = _read_raw_key(self.source.data[section][index], key_name)
+        return f"{singular} {key}" if key else f"{singular} #{index + 1}"
+
+    def report(self, section: str, index: int, path: Sequence[str | int], message: str) -> None:
+        """Record a problem of one item, located at `path` inside it."""
+        line = self.source.line_of((section, index, *path))
+        text = f"{self.label(section, index)}: {message}"
+        self.problems.append(Problem(self.source.file, line, text))
+
+
+def parse_file(source: SourceDocument) -> ParsedFile:
+    """Validate every item of every section; items with problems are left out."""
+    parsed = ParsedFile(source, problems=list(source.problems))
+    data = source.data
+    if data is None:
+        return parsed
+    if not isinstance(data, dict):
+        message = f"the file must be a mapping of sections ({', '.join(SECTIONS)})"
+        parsed.problems.append(source.problem((), message))
+        return parsed
+    for key in data:
+        if key not in SECTIONS:
+            hint = suggest(key, list(SECTIONS)) or f"; sections are {', '.join(SECTIONS)}"
+            parsed.problems.append(source.problem((key,), f"unknown section '{key}'{hint}"))
+    parsed.parties = _parse_items(parsed, "parties", PartyIn)
+    parsed.users = _parse_items(parsed, "users", UserIn)
+    parsed.orders = _parse_items(parsed, "orders", OrderIn)
+    parsed.bookings = _parse_items(parsed, "bookings", BookingIn)
+    parsed.trips = _parse_items(parsed, "trips", TripIn)
+    parsed.invoices = _parse_items(parsed, "invoices", InvoiceIn)
+    return parsed
+
+
+def _parse_items(parsed: ParsedFile, section: str, model: type[M]) -> list[Entry[M]]:
+    items = parsed.source.data.get(section)
+    written = parsed.written.setdefault(section, {})
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        message = f"{section} must be a list (one '- ' line per item)"
+        parsed.problems.append(parsed.source.problem((section,), message))
+        return []
+    key_name = SECTIONS[section][2]
+    entries: list[Entry[M]] = []
+    for index, raw in enumerate(items):
+        key = _read_raw_key(raw, key_name)
+        if key is not None and key in written:
+            line = parsed.source.line_of((section, written[key]))
+            message = f"appears twice in this file (first at line {line}); keep one"
+            parsed.report(section, index, (key_name,), message)
+            continue
+        if key is not None:
+            written[key] = index
+        try:
+            entries.append(Entry(index, model.model_validate(raw)))
+        except ValidationError as error:
+            for details in error.errors():
+                parsed.report(section, index, details["loc"], describe_error(details, model))
+    return entries
+
+
+def _read_raw_key(raw: Any, key_name: str) -> str | None:
+    value = raw.get(key_name) if isinstance(raw, dict) else None
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def describe_error(error: ErrorDetails, model: type[BaseModel]) -> str:
+    """A pydantic error as one sentence saying what is wrong and what is expected."""
+    loc, kind, value = error["loc"], error["type"], error["input"]
+    names = [part for part in loc if isinstance(part, str)]
+    if kind == "missing":
+        return f"'{'.'.join(names)}' is required"
+    if kind == "extra_forbidden":
+        key, allowed = str(loc[-1]), _find_keys_at(model, loc[:-1])
+        hint = suggest(key, allowed) or f"; allowed keys: {', '.join(allowed)}"
+        return _prefix_path(names[:-1], f"unknown key '{key}'{hint}")
+    if kind == ERROR_TYPE:
+        text = error["msg"]
+    elif kind == "enum":
+        allowed = re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", "")))
+        hint = suggest(value, allowed) if isinstance(value, str) else ""
+        text = f"{value!r} is not allowed; use one of {', '.join(allowed)}{hint}"
+    elif kind == "string_type":
+        text = (
+            f"expected text, not {_describe_value(value)}; quote values such as 0123 to keep them"
+        )
+    elif kind in ("model_type", "model_attributes_type", "dict_type"):
+        text = f"expected keys and values (key: value), not {_describe_value(value)}"
+    elif kind == "list_type":
+        text = f"expected a list, not {_describe_value(value)}"
+    elif kind in ("bool_type", "bool_parsing"):
+        text = f"expected true or false, not {value!r}"
+    elif kind in ("decimal_parsing", "decimal_type"):
+        text = f"{value!r} is not an amount; write it like 1250.00"
+    elif kind == "string_too_short":
+        text = "must not be empty"
+    else:
+        text = error["msg"][:1].lower() + error["msg"][1:]
+    return _prefix_path(names, text)
+
+
+def _prefix_path(names: list[str], text: str) -> str:
+    return f"{'.'.join(names)}: {text}" if names else text
+
+
+def _describe_value(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "keys and values"
+    return f"{value!r}"
+
+
+def _find_keys_at(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
+    """The keys the model accepts at `loc` (list positions skipped)."""
+    current: type[BaseModel] | None = model
+    for part in loc:
+        if isinstance(part, int) or current is None:
+            continue
+        found = current.model_fields.get(part)
+        current = _find_model(found.annotation) if found is not None else None
+    return list(current.model_fields) if current is not None else []
+
+
+def _find_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in get_args(annotation):
+        found = _find_model(argument)
+        if found is not None:
+            return found
+    return None

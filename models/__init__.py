@@ -1,0 +1,57 @@
+"""Tables, one module per aggregate; importing this package registers every table."""
+
+from models.base import UTCDateTime, utcnow
+from models.bookings import Booking, BookingOrder, BookingStatus
+from models.communications import Communication
+from models.definitions import Category, ConfigVersion, Execution, TaskDefinition
+from models.documents import Document, DocumentType
+from models.invoices import Invoice, InvoiceKind, InvoiceStatus
+from models.mailboxes import Mailbox, SmtpSecurity
+from models.orders import Order, OrderStatus
+from models.parties import KNOWN_ROLES, Contact, ContactRole, Party, PartyKind, Role
+from models.status_history import StatusChange
+from models.tasks import FINISHED_STATUSES, Task, TaskEvent, TaskStatus
+from models.trips import StopKind, Trip, TripContact, TripOrder, TripStatus, TripStop
+from models.users import Team, TeamMember, User
+
+__all__ = [
+    "KNOWN_ROLES",
+    "FINISHED_STATUSES",
+    "Booking",
+    "BookingOrder",
+    "BookingStatus",
+    "Category",
+    "Communication",
+    "ConfigVersion",
+    "Contact",
+    "ContactRole",
+    "Document",
+    "DocumentType",
+    "Execution",
+    "Invoice",
+    "InvoiceKind",
+    "InvoiceStatus",
+    "Mailbox",
+    "Order",
+    "OrderStatus",
+    "Party",
+    "PartyKind",
+    "Role",
+    "SmtpSecurity",
+    "StatusChange",
+    "StopKind",
+    "Task",
+    "TaskDefinition",
+    "TaskEvent",
+    "TaskStatus",
+    "Team",
+    "TeamMember",
+    "Trip",
+    "TripContact",
+    "TripOrder",
+    "TripStatus",
+    "TripStop",
+    "User",
+    "UTCDateTime",
+    "utcnow",
+]

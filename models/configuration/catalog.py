@@ -1,0 +1,210 @@
+"""What each task category offers: fields, statuses, date fields, documents, roles.
+
+The single source for condition fields, schedule statuses and dates, and the typed sample
+values that template validation renders against (see `templates.sample_context`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+SampleValue = str | bool | Decimal | dt.datetime
+
+
+class FieldType(StrEnum):
+    """The type of a category field, which decides the operators and values a condition takes."""
+
+    STR = "str"
+    BOOL = "bool"
+    DECIMAL = "decimal"
+    DATETIME = "datetime"
+    COUNTRY = "country"
+    LANGUAGE = "language"
+    ENUM = "enum"
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One field a condition can test, addressed as written in the file (`customer.country`)."""
+
+    path: str
+    type: FieldType
+    sample: SampleValue
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CategorySpec:
+    """A task category: its entity fields, its party and what its tasks may rely on."""
+
+    name: str
+    section: str
+    fields: tuple[FieldSpec, ...]
+    statuses: tuple[str, ...]
+    date_fields: tuple[str, ...]
+    party: str
+    has_documents: bool
+    has_trip_contacts: bool
+
+    def field(self, path: str) -> FieldSpec | None:
+        """The field at `path`, or None when the category has no such field."""
+        return next((spec for spec in self.fields if spec.path == path), None)
+
+    @property
+    def field_paths(self) -> list[str]:
+        return [spec.path for spec in self.fields]
+
+
+BUILTIN_ROLES: dict[str, str] = {
+    "billing": "Billing",
+    "claims-insurance": "Claims & insurance",
+    "cmr-pod-processing": "CMR/POD processing",
+    "customs": "Customs",
+    "it": "IT",
+    "operations": "Operations",
+    "other": "Other",
+    "payment-reminders": "Payment reminders",
+    "quality": "Quality",
+    "sales": "Sales",
+    "customer": "Customer",
+}
+
+DOCUMENT_TYPES = ("pod", "cmr", "other")
+
+# ISO 3166-1 alpha-2 (from tzdata's iso3166.tab) plus XK, the code every European TMS uses for
+# Kosovo.
+COUNTRY_CODES = frozenset(
+    """
+    AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ
+    BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM
+    DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS
+    GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN
+    KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ
+    MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM
+    PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV
+    SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI
+    VN VU WF WS YE YT ZA ZM ZW XK
+    """.split()
+)
+
+
+def _at(day: int, hour: int, minute: int = 0) -> dt.datetime:
+    return dt.datetime(2025, 3, day, hour, minute, tzinfo=dt.UTC)
+
+
+def _party(prefix: str, reference: str, name: str, country: str, language: str) -> list[FieldSpec]:
+    timezone = {"BE": "Europe/Brussels", "NL": "Europe/Amsterdam"}.get(country, "Europe/Paris")
+    return [
+        FieldSpec(f"{prefix}.reference", FieldType.STR, reference),
+        FieldSpec(f"{prefix}.name", FieldType.STR, name),
+        FieldSpec(f"{prefix}.country", FieldType.COUNTRY, country),
+        FieldSpec(f"{prefix}.language", FieldType.LANGUAGE, language),
+        FieldSpec(f"{prefix}.timezone", FieldType.STR, timezone),
+    ]
+
+
+def _status(choices: tuple[str, ...], sample: str) -> FieldSpec:
+    return FieldSpec("status", FieldType.ENUM, sample, choices)
+
+
+ORDER_STATUSES = ("planned", "loaded", "in_transit", "delivered", "cancelled")
+BOOKING_STATUSES = ("requested", "confirmed", "completed", "cancelled")
+TRIP_STATUSES = ("planned", "started", "completed", "cancelled")
+INVOICE_STATUSES = ("draft", "issued", "paid", "cancelled")
+INVOICE_KINDS = ("revenue", "purchase", "credit_note")
+
+ORDER = CategorySpec(
+    name="order",
+    section="orders",
+    fields=(
+        FieldSpec("reference", FieldType.STR, "ORD-1001"),
+        _status(ORDER_STATUSES, "delivered"),
+        FieldSpec("customer_reference", FieldType.STR, "PO-77812"),
+        FieldSpec("pickup_country", FieldType.COUNTRY, "FR"),
+        FieldSpec("delivery_country", FieldType.COUNTRY, "BE"),
+        FieldSpec("international", FieldType.BOOL, True),
+        FieldSpec("pickup_at", FieldType.DATETIME, _at(13, 7, 30)),
+        FieldSpec("delivery_at", FieldType.DATETIME, _at(14, 9, 15)),
+        FieldSpec("amount", FieldType.DECIMAL, Decimal("1250.00")),
+        FieldSpec("currency", FieldType.STR, "EUR"),
+        FieldSpec("created_at", FieldType.DATETIME, _at(10, 16, 2)),
+        *_party("customer", "CUST-042", "Brasserie Dupont", "BE", "fr"),
+    ),
+    statuses=ORDER_STATUSES,
+    date_fields=("created_at", "pickup_at", "delivery_at"),
+    party="customer",
+    has_documents=True,
+    has_trip_contacts=True,
+)
+
+BOOKING = CategorySpec(
+    name="booking",
+    section="bookings",
+    fields=(
+        FieldSpec("reference", FieldType.STR, "BKG-2001"),
+        _status(BOOKING_STATUSES, "confirmed"),
+        FieldSpec("external_reference", FieldType.STR, "SUB-5531"),
+        FieldSpec("slot_start_at", FieldType.DATETIME, _at(13, 6)),
+        FieldSpec("slot_end_at", FieldType.DATETIME, _at(13, 8)),
+        FieldSpec("amount", FieldType.DECIMAL, Decimal("640.00")),
+        FieldSpec("currency", FieldType.STR, "EUR"),
+        FieldSpec("created_at", FieldType.DATETIME, _at(11, 10, 45)),
+        *_party("subcontractor", "SUB-007", "Transports Lefèvre", "FR", "fr"),
+    ),
+    statuses=BOOKING_STATUSES,
+    date_fields=("created_at", "slot_start_at", "slot_end_at"),
+    party="subcontractor",
+    has_documents=False,
+    has_trip_contacts=False,
+)
+
+TRIP = CategorySpec(
+    name="trip",
+    section="trips",
+    fields=(
+        FieldSpec("reference", FieldType.STR, "TRP-3001"),
+        _status(TRIP_STATUSES, "started"),
+        FieldSpec("vehicle", FieldType.STR, "AB-123-CD"),
+        FieldSpec("driver_name", FieldType.STR, "Karim Benali"),
+        FieldSpec("international", FieldType.BOOL, True),
+        FieldSpec("start_at", FieldType.DATETIME, _at(13, 5, 45)),
+        FieldSpec("end_at", FieldType.DATETIME, _at(14, 11)),
+        FieldSpec("created_at", FieldType.DATETIME, _at(12, 14, 20)),
+        # A trip run with the carrier's own trucks has no subcontractor.
+        *_party("subcontractor", "SUB-007", "Transports Lefèvre", "FR", "fr"),
+    ),
+    statuses=TRIP_STATUSES,
+    date_fields=("created_at", "start_at", "end_at"),
+    party="subcontractor",
+    has_documents=True,
+    has_trip_contacts=True,
+)
+
+INVOICE = CategorySpec(
+    name="invoice",
+    section="invoices",
+    fields=(
+        FieldSpec("reference", FieldType.STR, "INV-4001"),
+        FieldSpec("kind", FieldType.ENUM, "revenue", INVOICE_KINDS),
+        _status(INVOICE_STATUSES, "issued"),
+        FieldSpec("external_reference", FieldType.STR, "F2025-0312"),
+        FieldSpec("amount", FieldType.DECIMAL, Decimal("1250.00")),
+        FieldSpec("currency", FieldType.STR, "EUR"),
+        FieldSpec("issued_at", FieldType.DATETIME, _at(15, 8)),
+        FieldSpec("due_at", FieldType.DATETIME, dt.datetime(2025, 4, 14, 23, 59, tzinfo=dt.UTC)),
+        FieldSpec("created_at", FieldType.DATETIME, _at(15, 7, 55)),
+        *_party("party", "CUST-042", "Brasserie Dupont", "BE", "fr"),
+        FieldSpec("order.reference", FieldType.STR, "ORD-1001"),
+    ),
+    statuses=INVOICE_STATUSES,
+    date_fields=("created_at", "issued_at", "due_at"),
+    party="party",
+    has_documents=False,
+    has_trip_contacts=False,
+)
+
+CATEGORIES: dict[str, CategorySpec] = {spec.name: spec for spec in (ORDER, BOOKING, TRIP, INVOICE)}
+SECTIONS: dict[str, CategorySpec] = {spec.section: spec for spec in CATEGORIES.values()}

@@ -1,0 +1,179 @@
+"""The one Jinja environment for task e-mails, the context templates see, and template checks.
+
+Templates are rendered in an immutable sandbox with `StrictUndefined`: a misspelt name fails
+instead of silently rendering nothing, and Python internals (`__class__`) are out of reach.
+HTML bodies are autoescaped; subjects and text bodies are not.
+
+The context of a task's e-mail, by category (entities are dicts of the category's own fields
+from `catalog.py`; datetimes are timezone-aware `datetime`, amounts `Decimal`):
+
+| name            | order            | booking          | trip                  | invoice        |
+|-----------------|------------------|------------------|-----------------------|----------------|
+| `carrier`       | `{name}`         | `{name}`         | `{name}`              | `{name}`       |
+| `task`          | `{key, name, id}`| same             | same                  | same           |
+| `order`         | the order        | -                | -                     | invoiced order |
+| `customer`      | order's customer | -                | -                     | -              |
+| `trips`         | trips carrying it| -                | -                     | -              |
+| `booking`       | -                | the booking      | -                     | -              |
+| `trip`          | -                | -                | the trip              | -              |
+| `subcontractor` | -                | booking's party  | trip's (None if own)  | -              |
+| `orders`        | -                | booked orders    | orders on the trip    | -              |
+| `customers`     | -                | -                | customers of orders   | -              |
+| `invoice`       | -                | -                | -                     | the invoice    |
+| `party`         | -                | -                | -                     | invoiced party |
+| `documents`     | `[{type, filename, size, sha256}]` of the entity; empty on bookings, invoices |
+
+Parties are dicts of `reference, name, country, language, timezone`. Besides Jinja's built-in
+filters, `in_timezone(zone)` converts a datetime to a zone: `order.delivery_at |
+in_timezone(customer.timezone)`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta, nodes
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from models.configuration.catalog import CATEGORIES, ORDER, TRIP, CategorySpec
+
+_INCLUDES = (nodes.Include, nodes.Extends, nodes.Import, nodes.FromImport)
+
+
+class SubjectError(ValueError):
+    """A subject rendered to more than one line (a header-injection risk)."""
+
+
+def in_timezone(value: dt.datetime, zone: str) -> dt.datetime:
+    """The `in_timezone` filter: the same instant in the IANA time zone `zone`."""
+    return value.astimezone(ZoneInfo(zone))
+
+
+@lru_cache(maxsize=2)
+def template_environment(*, html: bool) -> ImmutableSandboxedEnvironment:
+    """The sandboxed environment for user templates; `html` turns autoescaping on."""
+    environment = ImmutableSandboxedEnvironment(
+        undefined=StrictUndefined, autoescape=html, keep_trailing_newline=True
+    )
+    environment.filters["in_timezone"] = in_timezone
+    return environment
+
+
+def render_template(source: str, context: Mapping[str, Any], *, html: bool) -> str:
+    """Render a user template (body) with the shared environment."""
+    return template_environment(html=html).from_string(source).render(context)
+
+
+def render_subject(source: str, context: Mapping[str, Any]) -> str:
+    """Render a subject, trimmed; raise SubjectError if it spans several lines."""
+    return _single_line(render_template(source, context, html=False))
+
+
+def _single_line(subject: str) -> str:
+    subject = subject.strip()
+    if "\r" in subject or "\n" in subject:
+        raise SubjectError("the subject must render to a single line (it contains a line break)")
+    return subject
+
+
+def _own(spec: CategorySpec) -> dict[str, Any]:
+    return {field.path: field.sample for field in spec.fields if "." not in field.path}
+
+
+def _party(spec: CategorySpec, prefix: str | None = None) -> dict[str, Any]:
+    prefix = prefix or spec.party
+    return {
+        field.path.removeprefix(f"{prefix}."): field.sample
+        for field in spec.fields
+        if field.path.startswith(f"{prefix}.")
+    }
+
+
+def _documents(reference: str) -> list[dict[str, Any]]:
+    return [
+        {"type": kind, "filename": f"{reference}-{kind}.pdf", "size": size, "sha256": digest * 64}
+        for kind, size, digest in (("pod", 183_204, "a"), ("cmr", 241_877, "b"))
+    ]
+
+
+def sample_context(category: str, *, task_key: str, task_name: str, carrier: str) -> dict[str, Any]:
+    """A context typed like the real one, for checking templates of a category's tasks."""
+    spec = CATEGORIES[category]
+    context: dict[str, Any] = {
+        "carrier": {"name": carrier},
+        "task": {"key": task_key, "name": task_name, "id": "5f0c6b1e-2a4d-4c8e-9b7a-3d2f1e0c9a88"},
+        spec.name: _own(spec),
+        "documents": _documents(str(_own(spec)["reference"])) if spec.has_documents else [],
+    }
+    if category == "order":
+        context |= {"customer": _party(spec), "trips": [_own(TRIP)]}
+    elif category == "booking":
+        context |= {"subcontractor": _party(spec), "orders": [_own(ORDER)]}
+    elif category == "trip":
+        context |= {
+            "subcontractor": _party(spec),
+            "orders": [_own(ORDER)],
+            "customers": [_party(ORDER)],
+        }
+    elif category == "invoice":
+        context |= {"party": _party(spec), "order": _own(ORDER)}
+    return context
+
+
+def _template_line(error: BaseException) -> int | None:
+    # Jinja rewrites tracebacks so that template frames carry the template's own line numbers.
+    line = None
+    trace = error.__traceback__
+    while trace is not None:
+        if trace.tb_frame.f_code.co_filename == "<template>":
+            line = trace.tb_lineno
+        trace = trace.tb_next
+    return line
+
+
+def _at(line: int | None) -> str:
+    return f" (template line {line})" if line else ""
+
+
+def template_problem(
+    source: str, context: Mapping[str, Any], *, html: bool, subject: bool = False
+) -> str | None:
+    """What is wrong with a template, checked statically then rendered; None if it is fine."""
+    environment = template_environment(html=html)
+    try:
+        tree = environment.parse(source)
+        # Compiling finds what parsing does not, such as an unknown filter.
+        template = environment.from_string(tree)
+    except TemplateSyntaxError as error:
+        return f"does not compile{_at(error.lineno)}: {error.message}"
+    for node in tree.find_all(_INCLUDES):
+        return f"cannot include or import other templates{_at(node.lineno)}"
+    for access in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        name = getattr(access, "attr", None) or getattr(getattr(access, "arg", None), "value", None)
+        if isinstance(name, str) and name.startswith("_"):
+            return (
+                f"reaches for Python internals ('{name}'){_at(access.lineno)}; "
+                "templates may only use the values they are given"
+            )
+    undefined = sorted(meta.find_undeclared_variables(tree) - set(context))
+    if undefined:
+        return f"uses an undefined name '{undefined[0]}'; available: {', '.join(sorted(context))}"
+    try:
+        rendered = template.render(context)
+        if subject:
+            _single_line(rendered)
+    except UndefinedError as error:
+        return f"uses an undefined value{_at(_template_line(error))}: {error.message}"
+    except SecurityError as error:
+        return f"reaches for Python internals{_at(_template_line(error))}: {error}"
+    except SubjectError as error:
+        return str(error)
+    # Whatever a user template raises on sample data is a problem of the file, not a bug.
+    except Exception as error:
+        return f"fails on sample data{_at(_template_line(error))}: {type(error).__name__}: {error}"
+    return None

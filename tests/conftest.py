@@ -1,0 +1,110 @@
+"""Shared fixtures: every database test runs once on SQLite and once on PostgreSQL.
+
+PostgreSQL comes from `HAULFLOW_TEST_DATABASE_URL` (any database on the server; the suite
+creates and drops its own). Without it the PostgreSQL half is skipped, except under CI,
+where a missing PostgreSQL is a failure, not a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel
+
+import models  # noqa: F401  (registers every table for the truncation below)
+from core.database import engine_for, upgrade_database
+from core.settings import get_settings
+
+ENGINES = ("sqlite", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (migrating each time costs more)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    engine = engine_for(f"sqlite:///{path}")
+    upgrade_database(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgresql_url() -> Iterator[str]:
+    """A fresh migrated PostgreSQL database for this test session, dropped at the end."""
+    server_url = os.environ.get("HAULFLOW_TEST_DATABASE_URL")
+    if not server_url:
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the PostgreSQL half: set HAULFLOW_TEST_DATABASE_URL")
+        pytest.skip("PostgreSQL half skipped: HAULFLOW_TEST_DATABASE_URL is not set")
+    url = sa.engine.make_url(server_url).set(drivername="postgresql+psycopg")
+    name = f"haulflow_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    test_url = url.set(database=name).render_as_string(hide_password=False)
+    upgrade_database(engine_for(test_url))
+    yield test_url
+    engine_for(test_url).dispose()
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _empty_postgresql(engine: Engine) -> None:
+    # Roles are seeded by the migration; everything else starts empty for each test.
+    tables = [t.name for t in SQLModel.metadata.sorted_tables if t.name != "roles"]
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+        connection.execute(sa.text("DELETE FROM roles WHERE NOT builtin"))
+
+
+@pytest.fixture(params=ENGINES)
+def database_url(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    sqlite_template: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> str:
+    """The URL of an empty, migrated database, also set as HAULFLOW_DATABASE_URL."""
+    if request.param == "sqlite":
+        path = tmp_path / "haulflow.db"
+        shutil.copyfile(sqlite_template, path)
+        url = f"sqlite:///{path}"
+    else:
+        url = request.getfixturevalue("postgresql_url")
+        _empty_postgresql(engine_for(url))
+    monkeypatch.setenv("HAULFLOW_DATABASE_URL", url)
+    return url
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test gets its own `var` directory and freshly read settings."""
+    for name in list(os.environ):
+        if name.startswith("HAULFLOW_") and name != "HAULFLOW_TEST_DATABASE_URL":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HAULFLOW_VAR_DIR", str(tmp_path / "var"))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def engine(database_url: str) -> Engine:
+    """The engine of this test's database."""
+    get_settings.cache_clear()
+    return engine_for(database_url)
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A session on this test's database."""
+    with Session(engine, expire_on_commit=False) as session:
+        yield session

@@ -1,0 +1,114 @@
+"""Plain data with a line for every value, from YAML or JSON, problems instead of tracebacks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.errors import InvalidFileError, Problem
+from core.sourcefile import load_source, parse_source
+
+TEXT = """\
+# a comment
+name: haulflow
+when: 2025-03-14
+at: 2025-03-14 09:30:00
+schedule:
+  on: status
+  no: NO
+items:
+  - first
+  - {key: second,
+     value: 2}
+"""
+
+
+def test_data_keeps_safe_load_types_with_dates_as_text() -> None:
+    document = parse_source(TEXT, file="f.yaml")
+
+    assert document.problems == []
+    assert document.data == {
+        "name": "haulflow",
+        "when": "2025-03-14",
+        "at": "2025-03-14T09:30:00",
+        "schedule": {"on": "status", "no": False},
+        "items": ["first", {"key": "second", "value": 2}],
+    }
+
+
+def test_every_path_has_its_line() -> None:
+    document = parse_source(TEXT, file="f.yaml")
+
+    assert document.line_of(()) == 2
+    assert document.line_of(["schedule", "on"]) == 6
+    assert document.line_of(["items", 1]) == 10
+    assert document.line_of(["items", 1, "value"]) == 11
+    # A path that does not exist stops at its deepest existing part.
+    assert document.line_of(["schedule", "missing", 3]) == 5
+    assert document.problem(["items", 0], "bad") == Problem("f.yaml", 9, "bad")
+
+
+def test_duplicate_keys_are_problems() -> None:
+    document = parse_source("a: 1\nb:\n  c: 1\n  c: 2\na: 3\n", file="f.yaml")
+
+    assert [str(problem) for problem in document.problems] == [
+        "f.yaml:4: duplicate key 'c' (first at line 3); only one value per key is allowed",
+        "f.yaml:5: duplicate key 'a' (first at line 1); only one value per key is allowed",
+    ]
+
+
+def test_merge_keys_are_not_duplicates() -> None:
+    document = parse_source("base: &b {x: 1, y: 2}\nuse:\n  <<: *b\n  y: 3\n", file="f.yaml")
+
+    assert document.problems == []
+    assert document.data["use"] == {"x": 1, "y": 3}
+    assert document.line_of(["use", "y"]) == 4
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ("a: [1\nb: 2\n", 2, "expected ',' or ']'"),
+        ("a: 1\n---\nb: 2\n", 2, "expected a single document"),
+        ("a: 1\nb: \x07\n", 2, "unacceptable character #x0007"),
+        ("a: &x [*x]\n", 1, "recursive alias"),
+        ("a: !python/object:os.system x\n", 1, "cannot read this value"),
+        ("a: !!binary aGk=\n", 1, "binary values"),
+    ],
+)
+def test_syntax_errors_are_located_problems(text: str, line: int, words: str) -> None:
+    document = parse_source(text, file="f.yaml")
+
+    assert [problem.line for problem in document.problems] == [line]
+    assert words in document.problems[0].message
+
+
+def test_json_files_get_lines_and_json_scalars(tmp_path: Path) -> None:
+    path = tmp_path / "data.json"
+    path.write_text('{\n\t"a": 1e3,\n\t"b": "NO",\n\t"c": [true, null]\n}\n', encoding="utf-8")
+
+    document = load_source(path, display="data.json")
+
+    assert document.problems == []
+    assert document.data == {"a": 1000.0, "b": "NO", "c": [True, None]}
+    assert document.line_of(["c", 0]) == 4
+    assert document.file == "data.json"
+
+
+def test_unreadable_files(tmp_path: Path) -> None:
+    with pytest.raises(InvalidFileError, match="nope.yaml:0: file not found"):
+        load_source(tmp_path / "nope.yaml", display="nope.yaml")
+
+    (tmp_path / "latin1.yaml").write_bytes(b"a: 1\nb: caf\xe9\n")
+    document = load_source(tmp_path / "latin1.yaml")
+    assert [(problem.line, problem.message) for problem in document.problems] == [
+        (2, "the file is not UTF-8 text; save it as UTF-8")
+    ]
+    assert document.data is None
+
+
+def test_empty_file_has_no_data() -> None:
+    document = parse_source("# only a comment\n", file="f.yaml")
+
+    assert (document.data, document.problems, document.line_of(["x"])) == (None, [], 1)
