@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
-from sqlmodel import SQLModel
+from sqlmodel import Field, SQLModel
 
 # Named constraints make Alembic migrations identical on SQLite and PostgreSQL.
 SQLModel.metadata.naming_convention = {
@@ -53,3 +54,16 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         if moment.tzinfo is None:
             return moment.replace(tzinfo=UTC)
         return moment.astimezone(UTC)
+
+
+class EntityColumns(SQLModel):
+    """Columns every order, booking, trip and invoice has (not a table itself)."""
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    reference: str = Field(max_length=64, unique=True)
+    # Null until generation ran for this entity; the sweep finds the rest by it.
+    tasks_generated_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True
+    )
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)

@@ -10,7 +10,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from models.base import UTCDateTime, utcnow
+from models.base import EntityColumns, UTCDateTime
 
 
 class BookingStatus(StrEnum):
@@ -20,14 +20,12 @@ class BookingStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-class Booking(SQLModel, table=True):
+class Booking(EntityColumns, table=True):
     """A booking, optionally with a subcontractor whose own reference is unique to it."""
 
     __tablename__ = "bookings"
     __table_args__ = (sa.UniqueConstraint("subcontractor_id", "external_reference"),)
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    reference: str = Field(max_length=64, unique=True)
     subcontractor_id: uuid.UUID | None = Field(default=None, foreign_key="parties.id", index=True)
     external_reference: str | None = Field(default=None, max_length=64)
     status: str = Field(default=BookingStatus.REQUESTED, max_length=16, index=True)
@@ -35,11 +33,6 @@ class Booking(SQLModel, table=True):
     slot_end_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     amount: Decimal | None = Field(default=None, max_digits=14, decimal_places=2)
     currency: str | None = Field(default=None, max_length=3)
-    tasks_generated_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True
-    )
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
 
 class BookingOrder(SQLModel, table=True):

@@ -8,9 +8,9 @@ from decimal import Decimal
 from enum import StrEnum
 
 import sqlalchemy as sa
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-from models.base import UTCDateTime, utcnow
+from models.base import EntityColumns, UTCDateTime
 
 
 class InvoiceKind(StrEnum):
@@ -26,14 +26,12 @@ class InvoiceStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-class Invoice(SQLModel, table=True):
+class Invoice(EntityColumns, table=True):
     """An invoice to or from a party; a purchase invoice carries the supplier's number."""
 
     __tablename__ = "invoices"
     __table_args__ = (sa.UniqueConstraint("party_id", "external_reference"),)
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    reference: str = Field(max_length=64, unique=True)
     kind: str = Field(max_length=16, index=True)
     party_id: uuid.UUID = Field(foreign_key="parties.id", index=True)
     external_reference: str | None = Field(default=None, max_length=64)
@@ -44,8 +42,3 @@ class Invoice(SQLModel, table=True):
     due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     amount: Decimal = Field(max_digits=14, decimal_places=2)
     currency: str = Field(max_length=3)
-    tasks_generated_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True
-    )
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)

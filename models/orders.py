@@ -8,9 +8,9 @@ from decimal import Decimal
 from enum import StrEnum
 
 import sqlalchemy as sa
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-from models.base import UTCDateTime, utcnow
+from models.base import EntityColumns, UTCDateTime
 
 
 class OrderStatus(StrEnum):
@@ -21,14 +21,12 @@ class OrderStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-class Order(SQLModel, table=True):
+class Order(EntityColumns, table=True):
     """A customer's order; `customer_reference` is the customer's own number for it."""
 
     __tablename__ = "orders"
     __table_args__ = (sa.UniqueConstraint("customer_id", "customer_reference"),)
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    reference: str = Field(max_length=64, unique=True)
     customer_id: uuid.UUID = Field(foreign_key="parties.id", index=True)
     customer_reference: str | None = Field(default=None, max_length=64)
     status: str = Field(default=OrderStatus.PLANNED, max_length=16, index=True)
@@ -38,9 +36,3 @@ class Order(SQLModel, table=True):
     delivery_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     amount: Decimal | None = Field(default=None, max_digits=14, decimal_places=2)
     currency: str | None = Field(default=None, max_length=3)
-    # Null until generation ran for this entity; the sweep finds the rest by it.
-    tasks_generated_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True
-    )
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)

@@ -9,7 +9,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from models.base import UTCDateTime, utcnow
+from models.base import EntityColumns, UTCDateTime
 
 
 class TripStatus(StrEnum):
@@ -24,24 +24,17 @@ class StopKind(StrEnum):
     DELIVERY = "delivery"
 
 
-class Trip(SQLModel, table=True):
+class Trip(EntityColumns, table=True):
     """A trip; a subcontracted one names its subcontractor."""
 
     __tablename__ = "trips"
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    reference: str = Field(max_length=64, unique=True)
     subcontractor_id: uuid.UUID | None = Field(default=None, foreign_key="parties.id", index=True)
     status: str = Field(default=TripStatus.PLANNED, max_length=16, index=True)
     vehicle: str | None = Field(default=None, max_length=64)
     driver_name: str | None = Field(default=None, max_length=200)
     start_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     end_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    tasks_generated_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True
-    )
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
 
 class TripOrder(SQLModel, table=True):

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
+from models.parties import KNOWN_ROLES
+
 SampleValue = str | bool | Decimal | dt.datetime
 
 
@@ -58,19 +60,8 @@ class CategorySpec:
         return [spec.path for spec in self.fields]
 
 
-BUILTIN_ROLES: dict[str, str] = {
-    "billing": "Billing",
-    "claims-insurance": "Claims & insurance",
-    "cmr-pod-processing": "CMR/POD processing",
-    "customs": "Customs",
-    "it": "IT",
-    "operations": "Operations",
-    "other": "Other",
-    "payment-reminders": "Payment reminders",
-    "quality": "Quality",
-    "sales": "Sales",
-    "customer": "Customer",
-}
+# Qargo's ten contact roles plus the seed's "Client"; one list for the schema and the checks.
+BUILTIN_ROLES = KNOWN_ROLES
 
 DOCUMENT_TYPES = ("pod", "cmr", "other")
 
