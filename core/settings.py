@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,7 +18,15 @@ class Settings(BaseSettings):
     var_dir: Path = Path("var")
     # Empty means the embedded SQLite file `var_dir/haulflow.db`.
     database_url: SecretStr | None = None
+    # "folder" keeps documents under `documents_dir`; "s3" in `s3_bucket` (AWS credentials
+    # come from boto3's usual sources: environment, profile, instance role).
+    document_store: Literal["folder", "s3"] = "folder"
     documents_dir: Path | None = None
+    s3_bucket: str | None = None
+    s3_prefix: str = ""
+    # For S3-compatible stores (MinIO, Ceph, Scaleway...); empty means AWS.
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
     mailsink_dir: Path | None = None
     carrier_name: str = "Haulflow Transport"
     # The carrier's own timezone: for local times on entities without a party (own trips).

@@ -1,0 +1,26 @@
+"""Open the document store the settings name."""
+
+from __future__ import annotations
+
+import boto3
+
+from core.errors import NotConfiguredError
+from core.settings import Settings
+from storage.base import DocumentStore
+from storage.folder import FolderStore
+from storage.s3 import S3Store
+
+
+def open_document_store(settings: Settings) -> DocumentStore:
+    """The folder store by default, the S3 store when `HAULFLOW_DOCUMENT_STORE=s3`."""
+    if settings.document_store == "folder":
+        return FolderStore(settings.resolved_documents_dir)
+    if not settings.s3_bucket:
+        raise NotConfiguredError(
+            "HAULFLOW_DOCUMENT_STORE=s3 needs HAULFLOW_S3_BUCKET (and HAULFLOW_S3_ENDPOINT_URL "
+            "for a store other than AWS)"
+        )
+    client = boto3.client(
+        "s3", endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region
+    )
+    return S3Store(client, settings.s3_bucket, settings.s3_prefix)
