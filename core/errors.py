@@ -35,6 +35,10 @@ class InvalidFileError(HaulflowError):
         super().__init__("\n".join(str(problem) for problem in self.problems))
 
 
+class InvalidEntityRefError(HaulflowError):
+    """An entity was written in a form other than `CATEGORY:REFERENCE`."""
+
+
 class NotFoundError(HaulflowError):
     """A referenced entity, task or definition does not exist."""
 

@@ -1,0 +1,200 @@
+"""`entity_tasks`: an entity's tasks in configured order with their history (the order page)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import Session, select
+
+from core.errors import NotFoundError
+from lifecycle.actions import finish_tasks
+from lifecycle.entities import EntityRef
+from lifecycle.generation import generate_tasks
+from lifecycle.history import record_creation, record_transition
+from lifecycle.views import entity_tasks
+from models import Category, StatusChange, Task, TaskDefinition, TaskStatus
+from tests.factories import apply_config, make_order, make_task
+
+HEADER = """\
+schema_version: 1
+carrier: {name: Transports Test}
+users:
+  - {username: alice, name: Alice, email: alice@carrier.example}
+tasks:
+  orders:
+"""
+# Keys in anything but alphabetical order, so only positions can explain the result.
+VERSION_1 = (
+    HEADER
+    + """\
+    - {key: send-pod, name: Send POD, execution: manual}
+    - {key: check-delivery, name: Check delivery, execution: manual}
+    - {key: archive, name: Archive, execution: skip}
+"""
+)
+VERSION_2 = (
+    HEADER
+    + """\
+    - {key: check-delivery, name: Check delivery, execution: manual}
+    - {key: send-pod, name: Send POD, execution: manual}
+    - {key: archive, name: Archive, execution: skip}
+    - {key: call-customer, name: Call customer, execution: manual}
+"""
+)
+
+T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+NOW = datetime(2026, 12, 2, 14, 5, tzinfo=UTC)
+
+
+def definition_ids(session: Session, version: int) -> dict[str, TaskDefinition]:
+    """The definitions of one configuration version by key."""
+    statement = select(TaskDefinition).where(TaskDefinition.config_version_id == version)
+    return {definition.key: definition for definition in session.exec(statement)}
+
+
+def test_entity_page_lists_tasks_in_configured_order_with_history(session: Session) -> None:
+    apply_config(session, VERSION_1)
+    order = make_order(session, reference="ORD-1", created_at=T0)
+    other = make_order(session, reference="ORD-2")
+    v1 = definition_ids(session, 1)
+    apply_config(session, VERSION_2)
+    v2 = definition_ids(session, 2)
+    # Created in reverse order: the page must not follow creation or key order.
+    make_task(session, order, v2["call-customer"].id, "call-customer", created_at=T0)
+    make_task(session, order, v1["archive"].id, "archive", status=TaskStatus.SKIPPED)
+    check = make_task(session, order, v1["check-delivery"].id, "check-delivery", due_at=T0)
+    send = Task(
+        definition_id=v1["send-pod"].id,
+        definition_key="send-pod",
+        category="order",
+        entity_id=order.id,
+        status=TaskStatus.WAITING_FOR_DOCUMENTS,
+        recipients=[{"email": "ops@customer.example"}, {"email": "pod@customer.example"}],
+    )
+    record_creation(session=session, task=send, by="generate-tasks", now=T0)
+    record_transition(
+        session=session, task=send, to_status=TaskStatus.DONE, by="alice", now=NOW, note="sent"
+    )
+    make_task(session, other, v1["send-pod"].id, "send-pod")
+    session.add(
+        StatusChange(
+            category="order",
+            entity_id=order.id,
+            from_status="planned",
+            to_status="delivered",
+            changed_at=T0 + timedelta(hours=30),
+            changed_by="import",
+        )
+    )
+    session.commit()
+
+    page = entity_tasks(session=session, ref=EntityRef(Category.ORDER, "ORD-1"))
+
+    assert (str(page.entity), page.entity.status, page.entity.created_at) == (
+        "order ORD-1",
+        "planned",
+        T0,
+    )
+    assert [(line.from_status, line.to_status, line.by) for line in page.status_history] == [
+        (None, "planned", "factory"),
+        ("planned", "delivered", "import"),
+    ]
+    # Tasks of version 1 keep version 1's positions; the version 2 task comes after.
+    assert [task.key for task in page.tasks] == [
+        "send-pod",
+        "check-delivery",
+        "archive",
+        "call-customer",
+    ]
+    first = page.tasks[0]
+    assert (first.name, first.execution, first.config_version) == ("Send POD", "manual", 1)
+    assert (first.status, first.completed_by, first.completed_at) == ("done", "alice", NOW)
+    assert (first.recipients, first.short_id) == (2, send.id.hex[:8])
+    assert [(h.from_status, h.to_status, h.by, h.at, h.note) for h in first.history] == [
+        (None, "waiting_for_documents", "generate-tasks", T0, None),
+        ("waiting_for_documents", "done", "alice", NOW, "sent"),
+    ]
+    assert page.tasks[1].id == check.id
+    assert page.tasks[1].is_overdue(NOW) and not page.tasks[0].is_overdue(NOW)
+    assert page.tasks[3].config_version == 2
+
+
+def test_entity_page_as_json(session: Session) -> None:
+    apply_config(session, VERSION_1)
+    order = make_order(session, reference="ORD-7")
+    v1 = definition_ids(session, 1)
+    task = make_task(session, order, v1["check-delivery"].id, "check-delivery", due_at=NOW)
+    record_transition(session=session, task=task, to_status=TaskStatus.DONE, by="alice", now=NOW)
+    session.commit()
+
+    page = entity_tasks(session=session, ref=EntityRef(Category.ORDER, "ORD-7"))
+    data = json.loads(json.dumps(page.to_json()))
+
+    assert data["entity"]["reference"] == "ORD-7"
+    assert data["entity"]["category"] == "order"
+    [row] = data["tasks"]
+    assert (row["id"], row["key"], row["due_at"]) == (
+        str(task.id),
+        "check-delivery",
+        NOW.isoformat(),
+    )
+    assert row["history"] == [
+        {
+            "at": NOW.isoformat(),
+            "from_status": "open",
+            "to_status": "done",
+            "by": "alice",
+            "note": None,
+        }
+    ]
+
+
+def test_entity_without_tasks_has_an_empty_page(session: Session) -> None:
+    make_order(session, reference="ORD-EMPTY")
+    session.commit()
+    page = entity_tasks(session=session, ref=EntityRef(Category.ORDER, "ORD-EMPTY"))
+    assert page.tasks == () and len(page.status_history) == 1
+
+
+def test_unknown_entity_is_named(session: Session) -> None:
+    with pytest.raises(NotFoundError, match="order NOPE"):
+        entity_tasks(session=session, ref=EntityRef(Category.ORDER, "NOPE"))
+
+
+def test_generated_tasks_on_the_page_then_finished_by_hand(session: Session) -> None:
+    apply_config(session, VERSION_2)
+    order = make_order(session, reference="ORD-GEN")
+    generate_tasks(
+        session=session, category=Category.ORDER, entity_ids=[order.id], now=T0, by="generator"
+    )
+    session.commit()
+    ref = EntityRef(Category.ORDER, "ORD-GEN")
+    page = entity_tasks(session=session, ref=ref)
+    assert [task.key for task in page.tasks] == [
+        "check-delivery",
+        "send-pod",
+        "archive",
+        "call-customer",
+    ]
+    # Execution `skip` creates the task already skipped.
+    archive = page.tasks[2]
+    assert [(h.from_status, h.to_status, h.by) for h in archive.history] == [
+        (None, "skipped", "generator")
+    ]
+
+    finish_tasks(
+        session=session,
+        task_ids=[page.tasks[0].short_id, page.tasks[3].short_id],
+        outcome="done",
+        by="alice",
+        note="done by phone",
+        now=NOW,
+    )
+    session.commit()
+
+    page = entity_tasks(session=session, ref=ref)
+    assert [task.status for task in page.tasks] == ["done", "open", "skipped", "done"]
+    last = page.tasks[0].history[-1]
+    assert (last.to_status, last.by, last.at, last.note) == ("done", "alice", NOW, "done by phone")
