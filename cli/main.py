@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from cli import config_commands, db_commands, import_commands
+from cli import config_commands, db_commands, document_commands, import_commands, task_commands
 from core.errors import HaulflowError, InvalidFileError
 
 app = typer.Typer(
@@ -22,14 +21,19 @@ app = typer.Typer(
 app.add_typer(db_commands.app, name="db")
 app.add_typer(config_commands.app, name="config")
 app.command("import")(import_commands.import_entities)
+app.add_typer(task_commands.app, name="tasks")
+app.add_typer(document_commands.app, name="documents")
 
 stderr = Console(stderr=True, soft_wrap=True, highlight=False)
 
 
 def main() -> None:
-    """Run the CLI; a `HaulflowError` becomes a message and an exit code, not a traceback."""
+    """Run the CLI; a `HaulflowError` becomes a message and an exit code, not a traceback.
+
+    Usage errors (unknown option, bad value) are printed by typer itself in standalone mode.
+    """
     try:
-        result = app(standalone_mode=False)
+        app()
     except InvalidFileError as error:
         for problem in error.problems:
             stderr.print(escape(str(problem)))
@@ -38,10 +42,3 @@ def main() -> None:
     except HaulflowError as error:
         stderr.print(f"[red]error:[/red] {escape(str(error))}")
         sys.exit(error.exit_code)
-    except click.ClickException as error:
-        error.show()
-        sys.exit(error.exit_code)
-    except click.exceptions.Abort:
-        stderr.print("aborted")
-        sys.exit(130)
-    sys.exit(result if isinstance(result, int) else 0)
