@@ -1,0 +1,156 @@
+"""Record an uploaded POD, CMR or other document against exactly one order.
+
+The bytes go to the document store first, then the `documents` row: if the row cannot be
+written the object stays in the store unrecorded, which the S3 reconciliation (issue 4)
+treats like any object another system dropped there. The same bytes uploaded twice for the
+same order and type are recorded once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from core.errors import HaulflowError
+from lifecycle.entities import EntityRef, find_entity_id
+from models import Category, Document, DocumentType, Order, TripOrder, TripStop
+from storage.base import DocumentStore
+
+# Magic numbers of what drivers' apps and scanners produce; anything else is refused.
+_SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
+    (b"%PDF-", "application/pdf", ".pdf"),
+    (b"\xff\xd8\xff", "image/jpeg", ".jpg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png", ".png"),
+    (b"II*\x00", "image/tiff", ".tif"),
+    (b"MM\x00*", "image/tiff", ".tif"),
+)
+
+
+class InvalidDocumentError(HaulflowError):
+    """The upload is empty, too large, of the wrong kind, or matches no single order."""
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    """The recorded document and whether this upload created it (False: same bytes again)."""
+
+    document: Document
+    created: bool
+    order_reference: str
+
+
+def sniff_content_type(data: bytes) -> tuple[str, str] | None:
+    """(content type, extension) from the file's first bytes, or None when not PDF/image."""
+    for signature, content_type, extension in _SIGNATURES:
+        if data.startswith(signature):
+            return content_type, extension
+    return None
+
+
+def check_upload(data: bytes, *, filename: str, max_bytes: int) -> tuple[str, str]:
+    """The content type and extension of an acceptable upload; raise with what to do."""
+    if not data:
+        raise InvalidDocumentError(f"{filename} is empty; upload the scanned document again")
+    if len(data) > max_bytes:
+        raise InvalidDocumentError(
+            f"{filename} is {len(data):,} bytes; the limit is {max_bytes:,} "
+            "(HAULFLOW_MAX_DOCUMENT_BYTES): compress or split the scan"
+        )
+    sniffed = sniff_content_type(data)
+    if sniffed is None:
+        raise InvalidDocumentError(
+            f"{filename} is neither a PDF nor an image (JPEG, PNG, TIFF); "
+            "export the document as PDF and upload that"
+        )
+    return sniffed
+
+
+def resolve_owner(
+    *, session: Session, ref: EntityRef, stop: int | None
+) -> tuple[Order, TripStop | None]:
+    """The one order (and trip stop) an upload belongs to; refuse anything ambiguous."""
+    entity_id = find_entity_id(session=session, ref=ref)
+    if ref.category is Category.ORDER:
+        if stop is not None:
+            raise InvalidDocumentError(
+                f"--stop goes with a trip (trip:REFERENCE), not with order {ref.reference}"
+            )
+        order = session.get(Order, entity_id)
+        assert order is not None  # found just above, in this transaction
+        return order, None
+    if ref.category is not Category.TRIP:
+        raise InvalidDocumentError(
+            f"documents belong to orders or trip stops, not to a {ref.category.value}; "
+            "name the order (order:REFERENCE) or the trip and stop (trip:REFERENCE --stop N)"
+        )
+    if stop is not None:
+        trip_stop = session.exec(
+            select(TripStop).where(TripStop.trip_id == entity_id, TripStop.sequence == stop)
+        ).first()
+        if trip_stop is None or trip_stop.order_id is None:
+            what = "has no stop" if trip_stop is None else "has no order on stop"
+            raise InvalidDocumentError(f"trip {ref.reference} {what} {stop}")
+        order = session.get(Order, trip_stop.order_id)
+        assert order is not None  # foreign key
+        return order, trip_stop
+    orders = session.exec(
+        select(Order)
+        .join(TripOrder, TripOrder.order_id == Order.id)  # type: ignore[arg-type]
+        .where(TripOrder.trip_id == entity_id)
+    ).all()
+    if len(orders) != 1:
+        listed = ", ".join(sorted(order.reference for order in orders)) or "none"
+        raise InvalidDocumentError(
+            f"trip {ref.reference} carries {len(orders)} orders ({listed}); a document belongs "
+            "to one: name the order (order:REFERENCE) or the stop (--stop N)"
+        )
+    return orders[0], None
+
+
+def record_document(
+    *,
+    session: Session,
+    store: DocumentStore,
+    ref: EntityRef,
+    doc_type: DocumentType,
+    data: bytes,
+    filename: str,
+    source: str,
+    max_bytes: int,
+    now: datetime,
+    stop: int | None = None,
+) -> UploadResult:
+    """Check, store and record one upload; the caller commits."""
+    content_type, extension = check_upload(data, filename=filename, max_bytes=max_bytes)
+    order, trip_stop = resolve_owner(session=session, ref=ref, stop=stop)
+    digest = hashlib.sha256(data).hexdigest()
+    existing = session.exec(
+        select(Document).where(
+            Document.order_id == order.id, Document.type == doc_type, Document.sha256 == digest
+        )
+    ).first()
+    if existing is not None:
+        return UploadResult(existing, created=False, order_reference=order.reference)
+    # Keys use ids, never references: a reference may hold characters a key must not.
+    key = f"documents/{order.id}/{doc_type.value}-{digest[:16]}{extension}"
+    store.put(key, data, content_type=content_type)
+    document = Document(
+        id=uuid.uuid4(),
+        order_id=order.id,
+        trip_stop_id=trip_stop.id if trip_stop else None,
+        type=doc_type,
+        storage_key=key,
+        filename=filename[:255],
+        content_type=content_type,
+        size=len(data),
+        sha256=digest,
+        source=source,
+        uploaded_at=now,
+    )
+    session.add(document)
+    session.flush()
+    return UploadResult(document, created=True, order_reference=order.reference)

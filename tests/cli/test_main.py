@@ -1,0 +1,51 @@
+"""Mistakes at the command line get a usage message and exit 2, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.cli.conftest import RunCli
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["no-such-command"], "No such command"),
+        (["tasks", "list", "--limit", "abc"], "Invalid value for '--limit'"),
+        (["config", "validate"], "Missing argument"),
+        (["documents", "upload", "order:X", "invoice", "x.pdf"], "Invalid value for 'TYPE'"),
+    ],
+)
+def test_usage_errors_are_short_messages(run_cli: RunCli, args: list[str], message: str) -> None:
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_documents_upload_records_a_file(run_cli: RunCli, tmp_path: Path) -> None:
+    assert run_cli("db", "upgrade").returncode == 0
+    entities = tmp_path / "entities.yaml"
+    entities.write_text(
+        "parties:\n"
+        "  - {reference: ACME, kind: customer, name: ACME, country: FR, language: fr,"
+        " timezone: Europe/Paris}\n"
+        "orders:\n  - {reference: ORD-1, customer: ACME, status: delivered}\n"
+    )
+    assert run_cli("import", entities).returncode == 0
+    pod = tmp_path / "pod.pdf"
+    pod.write_bytes(b"%PDF-1.7\nsigned")
+    first = run_cli("documents", "upload", "order:ORD-1", "pod", pod)
+    assert first.returncode == 0, first.stderr
+    assert "recorded pod pod.pdf for order ORD-1" in first.stdout
+    again = run_cli("documents", "upload", "order:ORD-1", "pod", pod)
+    assert "already recorded" in again.stdout
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not a scan")
+    refused = run_cli("documents", "upload", "order:ORD-1", "cmr", bad)
+    assert refused.returncode == 1
+    assert "neither a PDF nor an image" in refused.stderr and "Traceback" not in refused.stderr
+    missing = run_cli("documents", "upload", "order:ORD-404", "pod", pod)
+    assert missing.returncode == 1 and "order ORD-404 does not exist" in missing.stderr
