@@ -1,4 +1,4 @@
-"""`haulflow tasks list|done|skip`: an entity's tasks and history, worklists, manual work."""
+"""`haulflow tasks ...`: an entity's tasks and history, worklists, manual work, recalculation."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from core.errors import HaulflowError, NotConfiguredError
 from core.settings import get_settings
 from lifecycle.actions import Outcome, describe_tasks, finish_tasks
 from lifecycle.entities import parse_entity_ref
+from lifecycle.recalculation import recalculate_entity
 from lifecycle.views import EntityTaskList, TaskHistoryLine, entity_tasks
 from lifecycle.worklists import WorklistRow, worklist
 from models import Category, TaskStatus, utcnow
@@ -156,6 +157,24 @@ def mark_done(task_ids: TaskIds, by: By = None, note: Note = None) -> None:
 def mark_skipped(task_ids: TaskIds, by: By = None, note: Note = None) -> None:
     """Mark tasks skipped, all or none; each change is recorded with who, when and the note."""
     _finish(task_ids, "skip", by, note)
+
+
+@app.command("recalculate")
+def recalculate(
+    entity: Annotated[str, typer.Argument(metavar="ENTITY", help="order:REF, trip:REF, ...")],
+    by: By = None,
+) -> None:
+    """Re-apply the current configuration to one entity: add missing tasks, refresh open ones.
+
+    Finished tasks (done, failed, skipped, cancelled) are never touched.
+    """
+    ref = parse_entity_ref(entity)
+    require_current_schema()
+    with session_scope() as session:
+        changes = recalculate_entity(session=session, ref=ref, now=utcnow(), by=by or "cli")
+    console.print(f"recalculated {escape(str(ref))}")
+    for change in changes:
+        console.print(f"  {escape(change)}")
 
 
 def _finish(task_ids: list[str], outcome: Outcome, by: str | None, note: str | None) -> None:

@@ -7,7 +7,8 @@ import json
 import pytest
 from sqlmodel import Session, col, select
 
-from models import TaskDefinition
+from lifecycle.generation import generate_tasks
+from models import Category, TaskDefinition, utcnow
 from tests.cli.conftest import RunCli
 from tests.factories import apply_config, make_order, make_task
 
@@ -101,3 +102,28 @@ def test_bad_input_is_explained(run_cli: RunCli, args: list[str], message: str) 
     assert result.returncode != 0
     assert message in " ".join(result.stderr.split())
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_recalculate_adds_the_new_definition_and_leaves_finished_tasks(
+    run_cli: RunCli, session: Session
+) -> None:
+    apply_config(session, CONFIG)
+    order = make_order(session, reference="ORD-RECALC")
+    session.commit()
+    generate_tasks(
+        session=session, category=Category.ORDER, entity_ids=[order.id], now=utcnow(), by="test"
+    )
+    session.commit()
+    done = run_cli("tasks", "list", "order:ORD-RECALC", "--json")
+    archive = next(t for t in json.loads(done.stdout)["tasks"] if t["key"] == "archive")
+    assert run_cli("tasks", "done", archive["id"], "--by", "alice").returncode == 0
+    apply_config(session, CONFIG + "    - {key: call-customer, name: Appeler, execution: manual}\n")
+    session.commit()
+
+    result = run_cli("tasks", "recalculate", "order:ORD-RECALC", "--by", "alice")
+    assert result.returncode == 0, result.stderr
+    assert "+ call-customer" in result.stdout
+    assert "= archive" in result.stdout
+    page = json.loads(run_cli("tasks", "list", "order:ORD-RECALC", "--json").stdout)
+    statuses = {task["key"]: task["status"] for task in page["tasks"]}
+    assert statuses["archive"] == "done" and statuses["call-customer"] == "open"
