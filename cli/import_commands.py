@@ -1,27 +1,161 @@
-"""`haulflow import FILE`: parties, contacts, users, orders, bookings, trips, invoices."""
+"""`haulflow import FILE`: upsert entities, generate tasks for the new ones, reschedule the rest.
+
+Import and generation are two transactions, on purpose: generation then runs as a Prefect
+flow run (visible in the UI) in batches of a few hundred entities instead of one transaction
+over 10,000 orders. It is safe: a created entity keeps `tasks_generated_at` null until the
+batch generating its tasks commits, so if generation fails, or the process dies in between,
+the entity stays pending and the next `generate-tasks` sweep generates its tasks; generation
+is idempotent, so running it again never duplicates a task.
+
+With a reachable Prefect server, generation is the `generate-tasks` flow run in this process
+(one run per category imported) and a `haulflow.entities.changed` wake-up follows. Without
+one, the same steps run here without Prefect, and Prefect is not even imported; no command
+ever starts a temporary Prefect server.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from core.database import require_current_schema, session_scope
+from core.prefect_runtime import (
+    forbid_ephemeral_server,
+    prefect_api_url,
+    prefect_connection,
+    prefect_server_reachable,
+)
 from ingestion.importer import import_file
+from lifecycle.generation import GenerationReport, generate_tasks
+from lifecycle.rescheduling import reschedule_entities
+from models import Category
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
+# Entities per transaction (and per task run when Prefect runs it): hundreds, not one.
+BATCH_SIZE = 500
+
+IdsByCategory = dict[Category, list[uuid.UUID]]
+# A category, what generation did for it, and where it ran (a flow run, or this process).
+Generated = tuple[Category, GenerationReport, str]
 
 
 def import_entities(
     file: Annotated[Path, typer.Argument(help="YAML or JSON file of entities to upsert.")],
     by: Annotated[str, typer.Option(help="Who imports, recorded in status histories.")] = "cli",
 ) -> None:
-    """Upsert entities by reference, all or nothing; a changed status is recorded."""
+    """Upsert entities by reference, all or nothing; then generate and reschedule their tasks."""
+    forbid_ephemeral_server()
     require_current_schema()
     with session_scope() as session:
         report = import_file(file, session=session, by=by)
     console.print(f"imported {file}")
     for line in report.summarize():
         console.print(f"  {line}")
+    created = {category: ids for category, ids in report.created.items() if ids}
+    changed = {category: ids for category, ids in report.changed.items() if ids}
+    if not created and not changed:
+        return
+    api_url = prefect_api_url()
+    try:
+        if api_url is not None and prefect_server_reachable(api_url=api_url):
+            _with_prefect(api_url, created, changed, by=by)
+        else:
+            where = f"at {api_url}" if api_url else "(not configured)"
+            console.print(
+                f"Prefect server not reachable {escape(where)}: tasks generated in this "
+                "process; no run appears in the Prefect UI"
+            )
+            _print_generated(_generate_here(created, by=by))
+            _print_rescheduled(_reschedule(changed, by=by))
+    except Exception as error:
+        # The import is committed; the entities stay pending for the next sweep.
+        console.print(
+            f"[red]error:[/red] the import is saved, but generating or rescheduling tasks failed "
+            f"({escape(type(error).__name__)}: {escape(str(error))}); the next generate-tasks "
+            "sweep generates the missing tasks"
+        )
+        raise typer.Exit(1) from error
+
+
+def _with_prefect(api_url: str, created: IdsByCategory, changed: IdsByCategory, *, by: str) -> None:
+    """Generation as `generate-tasks` flow runs on the server, then the wake-up event."""
+    with prefect_connection(api_url):
+        from core.events import emit_entities_changed
+
+        _print_generated(asyncio.run(_run_generate_flows(created)))
+        _print_rescheduled(_reschedule(changed, by=by))
+        emit_entities_changed(created, changed, reason="import", api_url=api_url)
+
+
+async def _run_generate_flows(created: IdsByCategory) -> list[Generated]:
+    """One `generate-tasks` run per category that has created entities."""
+    from flows.generate_tasks import generate_tasks as generate_tasks_flow
+
+    reports: list[Generated] = []
+    for category in created:
+        # The run drains every pending entity of the category (the imported ones among
+        # them) instead of taking their ids: 10,000 ids would bloat the run's parameters.
+        state = await generate_tasks_flow(
+            category=category,
+            reason="import",
+            batch_size=BATCH_SIZE,
+            return_state=True,
+        )
+        counts = (await state.aresult())[category.value]
+        report = GenerationReport(
+            entities=counts["entities"],
+            created=counts["created"],
+            already_present=counts["already_present"],
+            not_matching=counts["not_matching"],
+        )
+        reports.append((category, report, f"flow run {state.state_details.flow_run_id}"))
+    return reports
+
+
+def _generate_here(created: IdsByCategory, *, by: str) -> list[Generated]:
+    """What the flow does, without Prefect: one transaction per batch."""
+    reports: list[Generated] = []
+    for category, ids in created.items():
+        report = GenerationReport()
+        reports.append((category, report, "in this process"))
+        for start in range(0, len(ids), BATCH_SIZE):
+            with session_scope() as session:
+                batch = generate_tasks(
+                    session=session,
+                    category=category,
+                    entity_ids=ids[start : start + BATCH_SIZE],
+                    now=datetime.now(UTC),
+                    by=by,
+                )
+            report.merge(batch)
+    return reports
+
+
+def _reschedule(changed: IdsByCategory, *, by: str) -> int:
+    """Move the unfinished tasks of updated entities in one transaction (cheap: no Prefect)."""
+    if not changed:
+        return 0
+    with session_scope() as session:
+        return sum(
+            reschedule_entities(
+                session=session, category=category, entity_ids=ids, now=datetime.now(UTC), by=by
+            )
+            for category, ids in changed.items()
+        )
+
+
+def _print_generated(reports: list[Generated]) -> None:
+    for category, report, where in reports:
+        console.print(f"  {category.value} tasks: {escape(report.summary())} ({where})")
+
+
+def _print_rescheduled(count: int) -> None:
+    if count:
+        console.print(f"  rescheduled: {count} unfinished tasks of updated entities")

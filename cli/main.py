@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from cli import config_commands, db_commands, document_commands, import_commands, task_commands
 from core.errors import HaulflowError, InvalidFileError
+from core.prefect_runtime import forbid_ephemeral_server
 
 app = typer.Typer(
     name="haulflow",
@@ -32,6 +33,8 @@ def main() -> None:
 
     Usage errors (unknown option, bad value) are printed by typer itself in standalone mode.
     """
+    # No haulflow command may start a temporary Prefect server by accident (DESIGN).
+    forbid_ephemeral_server()
     try:
         app()
     except InvalidFileError as error:

@@ -108,3 +108,12 @@ def session(engine: Engine) -> Iterator[Session]:
     """A session on this test's database."""
     with Session(engine, expire_on_commit=False) as session:
         yield session
+
+
+@pytest.fixture(scope="session")
+def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The API URL of a real `prefect server start`, started once per session on first use."""
+    from tests.prefect_server import running_prefect_server
+
+    with running_prefect_server(tmp_path_factory.mktemp("prefect-server")) as api_url:
+        yield api_url

@@ -1,0 +1,93 @@
+"""Prefect events as wake-ups: "entities changed", one id per 10-second bucket.
+
+The database is the source of truth; an event only lowers latency (a trigger can start a
+flow run sooner than the next sweep), so a lost or duplicated event costs nothing. Prefect's
+triggers service drops an event whose id it has seen (about 30 min, 10,000 ids): deriving the
+id from a 10-second time bucket turns a burst of imports into one wake-up. The event store
+keeps the first event of a bucket, so its payload describes that first change only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from core.prefect_runtime import (
+    flush_prefect_workers,
+    prefect_api_url,
+    prefect_connection,
+    prefect_server_reachable,
+)
+from models import Category
+
+ENTITIES_CHANGED = "haulflow.entities.changed"
+ENTITIES_RESOURCE = {"prefect.resource.id": "haulflow.entities"}
+BUCKET_SECONDS = 10
+# Fixed forever: changing it would give a bucket two ids.
+EVENT_NAMESPACE = uuid.UUID("6f1c2a0e-3b7d-5c5e-9a41-2d8f0b6e7c13")
+
+IdsByCategory = Mapping[Category, Sequence[uuid.UUID]]
+
+
+def wake_up_event_id(at: datetime) -> uuid.UUID:
+    """The id shared by every "entities changed" event of the 10-second bucket holding `at`."""
+    bucket = int(at.timestamp()) // BUCKET_SECONDS
+    return uuid.uuid5(EVENT_NAMESPACE, f"{ENTITIES_CHANGED}:{bucket}")
+
+
+def entities_changed_payload(
+    created: IdsByCategory, changed: IdsByCategory, *, reason: str
+) -> dict[str, Any]:
+    """Counts per category; every key is present, even at 0.
+
+    A trigger template reading a missing key makes the automation fail silently (DESIGN), so
+    `created.order`, `changed.invoice`, `created_total`... always exist.
+    """
+    created_counts = {c.value: len(created.get(c, ())) for c in Category}
+    changed_counts = {c.value: len(changed.get(c, ())) for c in Category}
+    return {
+        "reason": reason,
+        "created": created_counts,
+        "changed": changed_counts,
+        "created_total": sum(created_counts.values()),
+        "changed_total": sum(changed_counts.values()),
+    }
+
+
+def emit_entities_changed(
+    created: IdsByCategory,
+    changed: IdsByCategory,
+    *,
+    reason: str = "import",
+    now: datetime | None = None,
+    api_url: str | None = None,
+) -> uuid.UUID | None:
+    """Emit one `haulflow.entities.changed` wake-up and flush it; return its id.
+
+    Nothing is emitted (None, no error) when nothing was created or changed, or when no
+    Prefect server answers: at `api_url`, else at the configured one.
+    """
+    payload = entities_changed_payload(created, changed, reason=reason)
+    if not payload["created_total"] and not payload["changed_total"]:
+        return None
+    url = api_url or prefect_api_url()
+    if url is None or not prefect_server_reachable(api_url=url):
+        return None
+    occurred = now or datetime.now(UTC)
+    event_id = wake_up_event_id(occurred)
+    with prefect_connection(url):
+        from prefect.events import emit_event
+
+        # An events worker started during a flow run tags every later event as related to
+        # that run; a fresh worker, started here, does not.
+        flush_prefect_workers()
+        event = emit_event(
+            ENTITIES_CHANGED,
+            resource=dict(ENTITIES_RESOURCE),
+            occurred=occurred,
+            payload=payload,
+            id=event_id,
+        )
+    return event.id if event is not None else None
