@@ -10,6 +10,7 @@ from rich.console import Console
 
 from core.database import require_current_schema, session_scope
 from core.errors import NotFoundError
+from core.events import document_uploaded_payload, emit_document_uploaded
 from core.settings import get_settings
 from ingestion.documents import record_document
 from lifecycle.entities import parse_entity_ref
@@ -53,6 +54,16 @@ def upload(
             stop=stop,
         )
     document = result.document
+    if result.created:
+        # After the commit: the gate reads the database, the event only wakes it sooner.
+        emit_document_uploaded(
+            document_uploaded_payload(
+                order_reference=result.order_reference,
+                document_type=doc_type.value,
+                document_id=document.id,
+                source=source,
+            )
+        )
     if not result.created:
         console.print(
             f"already recorded: {path.name} ({doc_type.value}) for order "

@@ -1,4 +1,4 @@
-"""Prefect events as wake-ups: "entities changed", one id per 10-second bucket.
+"""Prefect events as wake-ups ("entities changed", "document uploaded"), one id per bucket.
 
 The database is the source of truth; an event only lowers latency (a trigger can start a
 flow run sooner than the next sweep), so a lost or duplicated event costs nothing. Prefect's
@@ -24,6 +24,8 @@ from models import Category
 
 ENTITIES_CHANGED = "haulflow.entities.changed"
 ENTITIES_RESOURCE = {"prefect.resource.id": "haulflow.entities"}
+DOCUMENT_UPLOADED = "haulflow.document.uploaded"
+DOCUMENTS_RESOURCE = {"prefect.resource.id": "haulflow.documents"}
 BUCKET_SECONDS = 10
 # Fixed forever: changing it would give a bucket two ids.
 EVENT_NAMESPACE = uuid.UUID("6f1c2a0e-3b7d-5c5e-9a41-2d8f0b6e7c13")
@@ -31,10 +33,10 @@ EVENT_NAMESPACE = uuid.UUID("6f1c2a0e-3b7d-5c5e-9a41-2d8f0b6e7c13")
 IdsByCategory = Mapping[Category, Sequence[uuid.UUID]]
 
 
-def wake_up_event_id(at: datetime) -> uuid.UUID:
-    """The id shared by every "entities changed" event of the 10-second bucket holding `at`."""
+def wake_up_event_id(at: datetime, event: str = ENTITIES_CHANGED) -> uuid.UUID:
+    """The id shared by every `event` of the 10-second bucket holding `at`."""
     bucket = int(at.timestamp()) // BUCKET_SECONDS
-    return uuid.uuid5(EVENT_NAMESPACE, f"{ENTITIES_CHANGED}:{bucket}")
+    return uuid.uuid5(EVENT_NAMESPACE, f"{event}:{bucket}")
 
 
 def entities_changed_payload(
@@ -72,22 +74,49 @@ def emit_entities_changed(
     payload = entities_changed_payload(created, changed, reason=reason)
     if not payload["created_total"] and not payload["changed_total"]:
         return None
+    return emit_wake_up(ENTITIES_CHANGED, ENTITIES_RESOURCE, payload, now=now, api_url=api_url)
+
+
+def document_uploaded_payload(
+    *, order_reference: str, document_type: str, document_id: uuid.UUID, source: str
+) -> dict[str, Any]:
+    """What a trigger may read from an upload wake-up; every key is always present."""
+    return {
+        "order": order_reference,
+        "type": document_type,
+        "document_id": str(document_id),
+        "source": source,
+    }
+
+
+def emit_document_uploaded(
+    payload: dict[str, Any], *, now: datetime | None = None, api_url: str | None = None
+) -> uuid.UUID | None:
+    """Emit a `haulflow.document.uploaded` wake-up; a burst of uploads shares one id."""
+    return emit_wake_up(DOCUMENT_UPLOADED, DOCUMENTS_RESOURCE, payload, now=now, api_url=api_url)
+
+
+def emit_wake_up(
+    event: str,
+    resource: Mapping[str, str],
+    payload: dict[str, Any],
+    *,
+    now: datetime | None = None,
+    api_url: str | None = None,
+) -> uuid.UUID | None:
+    """Emit `event` with its bucket's id and flush it; None when no Prefect server answers."""
     url = api_url or prefect_api_url()
     if url is None or not prefect_server_reachable(api_url=url):
         return None
     occurred = now or datetime.now(UTC)
-    event_id = wake_up_event_id(occurred)
+    event_id = wake_up_event_id(occurred, event)
     with prefect_connection(url):
         from prefect.events import emit_event
 
         # An events worker started during a flow run tags every later event as related to
         # that run; a fresh worker, started here, does not.
         flush_prefect_workers()
-        event = emit_event(
-            ENTITIES_CHANGED,
-            resource=dict(ENTITIES_RESOURCE),
-            occurred=occurred,
-            payload=payload,
-            id=event_id,
+        emitted = emit_event(
+            event, resource=dict(resource), occurred=occurred, payload=payload, id=event_id
         )
-    return event.id if event is not None else None
+    return emitted.id if emitted is not None else None
