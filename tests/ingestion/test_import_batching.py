@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
 from ingestion.importer import import_file
 from models import Category, Order, StatusChange
+from tests.statements import counted_statements
 
 ORDERS = 2_000
 
@@ -37,21 +34,6 @@ def orders_file(path: Path, status: str) -> Path:
         )
     path.write_text("".join(lines), encoding="utf-8")
     return path
-
-
-@contextmanager
-def counted_statements(engine: Engine) -> Iterator[list[str]]:
-    """Collect every statement sent to the database while the block runs."""
-    statements: list[str] = []
-
-    def record(*args: Any) -> None:
-        statements.append(args[2])
-
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
 
 
 def test_thousands_of_orders_take_a_bounded_number_of_statements(

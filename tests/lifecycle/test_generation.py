@@ -16,6 +16,7 @@ from lifecycle.generation import active_definitions, generate_tasks, pending_ent
 from models import Category, Order, Task, TaskEvent, TaskStatus
 from tests.factories import make_contact, make_order, make_party, make_task
 from tests.lifecycle.support import NOW, Configure, Generate, events_of, tasks_of
+from tests.statements import counted_statements
 
 TWO_TASKS = """
 orders:
@@ -212,13 +213,7 @@ def test_generating_a_thousand_orders_takes_a_bounded_number_of_statements(
         make_contact(session, customer, "operations")
     rows = [_order_row(customers[index % 10].id, index) for index in range(1000)]
     session.execute(sa.insert(Order.__table__), rows)  # type: ignore[attr-defined]
-    statements: list[str] = []
-
-    def count(*args: Any) -> None:
-        statements.append(args[2])
-
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
+    with counted_statements(engine) as statements:
         report = generate_tasks(
             session=session,
             category=Category.ORDER,
@@ -226,8 +221,6 @@ def test_generating_a_thousand_orders_takes_a_bounded_number_of_statements(
             now=NOW,
             by="generator",
         )
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
 
     assert (report.entities, report.created, report.not_matching) == (1000, 3500, 500)
     assert len(statements) < 60, "\n".join(statements)

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from core.errors import HaulflowError, NotFoundError
 from lifecycle.worklists import worklist
 from models import Category, Order, TaskDefinition, TaskStatus
 from tests.factories import apply_config, make_invoice, make_order, make_task
+from tests.statements import counted_statements
 
 CONFIG = """\
 schema_version: 1
@@ -161,22 +159,6 @@ def test_documents_missing_for_days(session: Session, world: dict[str, str]) -> 
     assert names(world, run(session, documents_missing_days=0)) == ["docs_old", "docs_new"]
 
 
-@contextmanager
-def count_queries(session: Session) -> Iterator[list[str]]:
-    """The SQL statements run on the session's engine inside the block."""
-    statements: list[str] = []
-    engine = session.get_bind()
-
-    def record(*args: Any) -> None:
-        statements.append(args[2])
-
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
-
-
 def test_entities_are_looked_up_in_batches(session: Session, world: dict[str, str]) -> None:
     definition = session.exec(select(TaskDefinition)).first()
     assert definition is not None
@@ -184,7 +166,7 @@ def test_entities_are_looked_up_in_batches(session: Session, world: dict[str, st
         order: Order = make_order(session, reference=f"ORD-BULK-{number}")
         make_task(session, order, definition.id, definition.key, status="failed")
     session.commit()
-    with count_queries(session) as statements:
+    with counted_statements(session.get_bind()) as statements:
         rows = run(session, statuses=[TaskStatus.FAILED, TaskStatus.DONE])
     assert len(rows) == 22
     # The tasks, then one lookup per category present (orders, invoices).
