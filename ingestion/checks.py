@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from ingestion.fields import suggest
+from core.suggestions import did_you_mean
 from ingestion.parsing import Entry, ParsedFile
 from ingestion.schema import SECTIONS, FileModel, InvoiceIn, PartyIn, TripIn
 from ingestion.stored import EXTERNAL_REFERENCES, Stored
@@ -104,7 +104,7 @@ def _check_contacts(parsed: ParsedFile, stored: Stored, entry: Entry[PartyIn]) -
         for number, role in enumerate(contact.roles):
             if role not in stored.roles:
                 hint = (
-                    suggest(role, stored.roles)
+                    did_you_mean(role, stored.roles)
                     or f"; known roles: {', '.join(sorted(stored.roles))}"
                 )
                 message = f"contact {contact.email}: unknown role '{role}'{hint}"

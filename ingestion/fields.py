@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
-from functools import cache
-from importlib.resources import files
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -16,10 +12,12 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
+from core.codes import COUNTRY_CODES, LANGUAGE_CODE
+from core.suggestions import did_you_mean
+
 # The error type of every message written here; the problem formatter prints it as is.
 ERROR_TYPE = "haulflow"
 
-_LANGUAGE = re.compile(r"[a-z]{2}(-[A-Z]{2})?")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]*")
 _ROLE = re.compile(r"[a-z0-9][a-z0-9-]*")
@@ -28,25 +26,6 @@ _ROLE = re.compile(r"[a-z0-9][a-z0-9-]*")
 def fail(message: str) -> PydanticCustomError:
     """A validation error whose message is shown to the user verbatim."""
     return PydanticCustomError(ERROR_TYPE, message)
-
-
-def suggest(value: str, choices: Iterable[str]) -> str:
-    """`; did you mean 'x'?` for the closest choice, or nothing when none is close."""
-    ordered = sorted(choices)
-    close = difflib.get_close_matches(value, ordered, n=1, cutoff=0.6)
-    # A truncated name ("cmr-pod") is too short for difflib but has one obvious completion.
-    completions = [choice for choice in ordered if value and choice.startswith(value)]
-    best = close or (completions if len(completions) == 1 else [])
-    return f"; did you mean '{best[0]}'?" if best else ""
-
-
-@cache
-def load_country_codes() -> frozenset[str]:
-    """ISO 3166-1 alpha-2 codes, from the tz database the tzdata package ships."""
-    table = (files("tzdata") / "zoneinfo" / "iso3166.tab").read_text(encoding="utf-8")
-    return frozenset(
-        line.split("\t", 1)[0] for line in table.splitlines() if line and not line.startswith("#")
-    )
 
 
 def check_single_line(value: str) -> str:
@@ -58,7 +37,7 @@ def check_single_line(value: str) -> str:
 
 def check_country(value: str) -> str:
     """An ISO 3166-1 alpha-2 code in capitals, such as FR, BE or NL."""
-    codes = load_country_codes()
+    codes = COUNTRY_CODES
     if value in codes:
         return value
     if value.upper() in codes:
@@ -66,16 +45,16 @@ def check_country(value: str) -> str:
     elif value.upper() == "UK":  # the usual slip: ISO names the United Kingdom GB
         hint = "; did you mean 'GB'?"
     else:
-        hint = suggest(value, codes)
+        hint = did_you_mean(value, codes)
     raise fail(f"'{value}' is not an ISO 3166 country code such as FR, BE or NL{hint}")
 
 
 def check_language(value: str) -> str:
     """A two-letter language code, optionally with a region: fr, nl, fr-BE."""
-    if _LANGUAGE.fullmatch(value):
+    if LANGUAGE_CODE.fullmatch(value):
         return value
     fixed = value[:2].lower() + value[2:].upper()
-    hint = f"; did you mean '{fixed}'?" if _LANGUAGE.fullmatch(fixed) else ""
+    hint = f"; did you mean '{fixed}'?" if LANGUAGE_CODE.fullmatch(fixed) else ""
     raise fail(f"'{value}' is not a language code such as fr, en, nl, de or fr-BE{hint}")
 
 
@@ -91,7 +70,7 @@ def check_timezone(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        hint = suggest(value, available_timezones())
+        hint = did_you_mean(value, available_timezones())
         raise fail(f"'{value}' is not a timezone such as Europe/Paris{hint}") from None
     return value
 

@@ -12,7 +12,8 @@ from pydantic_core import ErrorDetails
 
 from core.errors import Problem
 from core.sourcefile import SourceDocument
-from ingestion.fields import ERROR_TYPE, suggest
+from core.suggestions import did_you_mean
+from ingestion.fields import ERROR_TYPE
 from ingestion.schema import (
     SECTIONS,
     BookingIn,
@@ -76,7 +77,7 @@ def parse_file(source: SourceDocument) -> ParsedFile:
         return parsed
     for key in data:
         if key not in SECTIONS:
-            hint = suggest(key, list(SECTIONS)) or f"; sections are {', '.join(SECTIONS)}"
+            hint = did_you_mean(key, list(SECTIONS)) or f"; sections are {', '.join(SECTIONS)}"
             parsed.problems.append(source.problem((key,), f"unknown section '{key}'{hint}"))
     parsed.parties = _parse_items(parsed, "parties", PartyIn)
     parsed.users = _parse_items(parsed, "users", UserIn)
@@ -128,13 +129,13 @@ def describe_error(error: ErrorDetails, model: type[BaseModel]) -> str:
         return f"'{'.'.join(names)}' is required"
     if kind == "extra_forbidden":
         key, allowed = str(loc[-1]), _find_keys_at(model, loc[:-1])
-        hint = suggest(key, allowed) or f"; allowed keys: {', '.join(allowed)}"
+        hint = did_you_mean(key, allowed) or f"; allowed keys: {', '.join(allowed)}"
         return _prefix_path(names[:-1], f"unknown key '{key}'{hint}")
     if kind == ERROR_TYPE:
         text = error["msg"]
     elif kind == "enum":
         allowed = re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", "")))
-        hint = suggest(value, allowed) if isinstance(value, str) else ""
+        hint = did_you_mean(value, allowed) if isinstance(value, str) else ""
         text = f"{value!r} is not allowed; use one of {', '.join(allowed)}{hint}"
     elif kind == "string_type":
         text = (

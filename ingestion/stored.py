@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlmodel import Session, SQLModel, select
 
+from core.batches import in_chunks
 from ingestion.parsing import ParsedFile
 from models import (
     Booking,
@@ -27,10 +28,6 @@ from models import (
     User,
 )
 
-# Keeps each IN list well under SQLite's and PostgreSQL's bound-parameter limits.
-CHUNK_SIZE = 500
-
-T = TypeVar("T")
 R = TypeVar("R", bound=SQLModel)
 
 # Section → (table, party key in the file, its column, the party's own reference: key and
@@ -65,23 +62,11 @@ class Stored:
     external: dict[str, dict[tuple[uuid.UUID, str], str]] = field(default_factory=dict)
 
 
-def split_batches(values: Iterable[T]) -> Iterator[list[T]]:
-    """`values` in lists of at most CHUNK_SIZE."""
-    batch: list[T] = []
-    for value in values:
-        batch.append(value)
-        if len(batch) == CHUNK_SIZE:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def load_rows(session: Session, model: type[R], column: str, values: Iterable[Any]) -> list[R]:
     """Every row of `model` whose `column` is one of `values`, in chunked IN queries."""
     attribute = getattr(model, column)
     rows: list[R] = []
-    for batch in split_batches(sorted(set(values), key=str)):
+    for batch in in_chunks(sorted(set(values), key=str)):
         rows.extend(session.exec(select(model).where(attribute.in_(batch))).all())
     return rows
 
@@ -196,7 +181,7 @@ def _load_external(session: Session, parsed: ParsedFile, stored: Stored) -> None
         attribute = getattr(model, column)
         query = select(model.reference, getattr(model, party_column), attribute)
         index: dict[tuple[uuid.UUID, str], str] = {}
-        for batch in split_batches(sorted(values)):
+        for batch in in_chunks(sorted(values)):
             for reference, party_id, value in session.exec(query.where(attribute.in_(batch))):
                 if party_id is not None:
                     index[(party_id, value)] = reference

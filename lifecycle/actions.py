@@ -10,7 +10,7 @@ from typing import Literal
 from sqlmodel import Session, col, select, update
 
 from core.errors import ConflictError, HaulflowError, NotFoundError
-from ingestion.fields import suggest
+from core.suggestions import did_you_mean
 from lifecycle.history import record_transition
 from lifecycle.views import SHORT_ID_LENGTH, describe_entity, load_entity_headers, short_id
 from models import FINISHED_STATUSES, Task, TaskStatus, User
@@ -79,7 +79,7 @@ def require_active_user(*, session: Session, username: str) -> User:
         raise NotFoundError(f"user '{username}' is inactive; tasks are finished by active users")
     known = session.exec(select(User.username).where(col(User.active))).all()
     raise NotFoundError(
-        f"unknown user '{username}'{suggest(username, known)} — tasks are finished by known "
+        f"unknown user '{username}'{did_you_mean(username, known)} — tasks are finished by known "
         "users; add the user under `users:` in the configuration or import it"
     )
 

@@ -15,11 +15,10 @@ its documents are those of its orders.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator
-from typing import TypeVar
 
 from sqlmodel import Session, select
 
+from core.batches import CHUNK_SIZE, in_chunks
 from core.errors import InvalidEntityRefError, NotFoundError
 from lifecycle.snapshot_queries import SNAPSHOT_LOADERS
 from lifecycle.snapshots import EntityRef, EntitySnapshot
@@ -37,10 +36,6 @@ __all__ = [
     "parse_entity_ref",
 ]
 
-# Keeps each IN list well under SQLite's and PostgreSQL's bound-parameter limits.
-CHUNK_SIZE = 500
-
-T = TypeVar("T")
 
 ENTITY_MODELS: dict[Category, type[Order | Booking | Trip | Invoice]] = {
     Category.ORDER: Order,
@@ -50,18 +45,6 @@ ENTITY_MODELS: dict[Category, type[Order | Booking | Trip | Invoice]] = {
 }
 
 _REF_HINT = "write CATEGORY:REFERENCE, e.g. order:ORD-1001; categories: " + ", ".join(Category)
-
-
-def in_chunks(values: Iterable[T], size: int = CHUNK_SIZE) -> Iterator[list[T]]:
-    """`values` in lists of at most `size`, in order."""
-    chunk: list[T] = []
-    for value in values:
-        chunk.append(value)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def parse_entity_ref(text: str) -> EntityRef:

@@ -11,7 +11,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from core.errors import HaulflowError, NotFoundError
-from ingestion.fields import suggest
+from core.suggestions import did_you_mean
 from lifecycle.views import (
     EntityHeader,
     is_overdue,
@@ -163,4 +163,6 @@ _WHERE_DEFINED = {
 
 
 def _unknown(kind: str, key: str, known: Sequence[str]) -> NotFoundError:
-    return NotFoundError(f"unknown {kind} '{key}'{suggest(key, known)} — {_WHERE_DEFINED[kind]}")
+    return NotFoundError(
+        f"unknown {kind} '{key}'{did_you_mean(key, known)} — {_WHERE_DEFINED[kind]}"
+    )

@@ -11,7 +11,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
+from models.bookings import BookingStatus
+from models.invoices import InvoiceKind, InvoiceStatus
+from models.orders import OrderStatus
 from models.parties import KNOWN_ROLES
+from models.trips import TripStatus
 
 SampleValue = str | bool | Decimal | dt.datetime
 
@@ -65,22 +69,6 @@ BUILTIN_ROLES = KNOWN_ROLES
 
 DOCUMENT_TYPES = ("pod", "cmr", "other")
 
-# ISO 3166-1 alpha-2 (from tzdata's iso3166.tab) plus XK, the code every European TMS uses for
-# Kosovo.
-COUNTRY_CODES = frozenset(
-    """
-    AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ
-    BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM
-    DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS
-    GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN
-    KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ
-    MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM
-    PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV
-    SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI
-    VN VU WF WS YE YT ZA ZM ZW XK
-    """.split()
-)
-
 
 def _at(day: int, hour: int, minute: int = 0) -> dt.datetime:
     return dt.datetime(2025, 3, day, hour, minute, tzinfo=dt.UTC)
@@ -101,11 +89,12 @@ def _status(choices: tuple[str, ...], sample: str) -> FieldSpec:
     return FieldSpec("status", FieldType.ENUM, sample, choices)
 
 
-ORDER_STATUSES = ("planned", "loaded", "in_transit", "delivered", "cancelled")
-BOOKING_STATUSES = ("requested", "confirmed", "completed", "cancelled")
-TRIP_STATUSES = ("planned", "started", "completed", "cancelled")
-INVOICE_STATUSES = ("draft", "issued", "paid", "cancelled")
-INVOICE_KINDS = ("revenue", "purchase", "credit_note")
+# The models' enums are the one list; their order is the order statuses are reached in.
+ORDER_STATUSES = tuple(OrderStatus)
+BOOKING_STATUSES = tuple(BookingStatus)
+TRIP_STATUSES = tuple(TripStatus)
+INVOICE_STATUSES = tuple(InvoiceStatus)
+INVOICE_KINDS = tuple(InvoiceKind)
 
 ORDER = CategorySpec(
     name="order",

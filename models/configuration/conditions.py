@@ -12,8 +12,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from core.codes import COUNTRY_CODES
 from core.sourcefile import Loc
-from models.configuration.catalog import COUNTRY_CODES, CategorySpec, FieldSpec, FieldType
+from models.configuration.catalog import CategorySpec, FieldSpec, FieldType
 from models.configuration.messages import did_you_mean
 from models.configuration.scalars import check_language
 from models.configuration.schema import Condition

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import types
 from collections.abc import Iterable, Sequence
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -12,6 +11,8 @@ from pydantic_core import ErrorDetails
 
 from core.errors import Problem
 from core.sourcefile import Loc, SourceDocument
+from core.suggestions import closest
+from core.suggestions import did_you_mean as suggestion_hint
 
 # Words people bring from the seed article or other tools, mapped to the key haulflow uses.
 SYNONYMS = {
@@ -51,20 +52,12 @@ _TYPE_MESSAGES = {
 }
 
 
-def suggest(word: str, choices: Iterable[str]) -> str | None:
-    """The closest choice to a misspelt `word`, or None."""
-    options = list(choices)
-    lowered = {option.lower(): option for option in options}
-    matches = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
-    return lowered[matches[0]] if matches else None
-
-
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """ "; did you mean 'x'?" when a choice is close to `word`, else "; allowed: a, b"."""
     options = sorted(choices)
-    match = suggest(word, options)
-    if match is not None:
-        return f"; did you mean '{match}'?"
+    hint = suggestion_hint(word, options)
+    if hint:
+        return hint
     return f"; allowed: {', '.join(options)}" if options else ""
 
 
@@ -154,9 +147,9 @@ def unknown_key_message(key: str, allowed: Sequence[str]) -> str:
             "in an environment variable and reference it with password_secret: VARIABLE_NAME"
         )
     normalized = key.lower().replace("-", "_").replace(" ", "_")
-    match = suggest(normalized, allowed)
+    match = closest(normalized, allowed)
     if match is None:
-        synonym = suggest(normalized, SYNONYMS)
+        synonym = closest(normalized, SYNONYMS)
         if synonym is not None and SYNONYMS[synonym] in allowed:
             match = SYNONYMS[synonym]
     if match is not None:

@@ -9,9 +9,10 @@ from typing import Annotated
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BeforeValidator, PlainSerializer
 
+from core.codes import LANGUAGE_CODE
+
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]*")
 _USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
-_LANGUAGE = re.compile(r"[a-z]{2}(-[A-Z]{2})?")
 _SECRET = re.compile(r"[A-Z_][A-Z0-9_]*|prefect-block:[a-z0-9][a-z0-9-]*")
 _DISPLAY_ADDRESS = re.compile(r"(?P<name>[^<>]*?)\s*<(?P<address>[^<>]*)>")
 _OFFSET = re.compile(
@@ -40,7 +41,7 @@ def check_username(value: str) -> str:
 
 def check_language(value: str) -> str:
     """Language codes are ISO 639-1, optionally with a region: `fr`, `nl-BE`."""
-    if not _LANGUAGE.fullmatch(value):
+    if not LANGUAGE_CODE.fullmatch(value):
         raise ValueError(
             f"'{value}' is not a language code: write two lowercase letters, optionally "
             "followed by a region (e.g. 'fr', 'nl', 'nl-BE')"
