@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from cli.output import console
 from core.database import require_current_schema, session_scope
 from core.errors import NotConfiguredError
 from models.configuration import Configuration, load_configuration, validate_configuration
@@ -18,7 +18,6 @@ from models.configuration.scalars import format_offset
 from models.configuration.store import apply_configuration, current_version, file_sha256
 
 app = typer.Typer(help="Task configuration: validate, apply, show.", no_args_is_help=True)
-console = Console(highlight=False)
 
 ConfigFile = Annotated[Path, typer.Argument(help="The configuration file (YAML).")]
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import typer
-from rich.console import Console
 
+from cli.output import console
 from core.database import current_revision, get_engine, head_revision, upgrade_database
 
 app = typer.Typer(help="Database schema.", no_args_is_help=True)
-console = Console(highlight=False)
 
 
 @app.command("upgrade")

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from cli.output import console
 from core.database import require_current_schema, session_scope
 from core.errors import NotFoundError
 from core.events import document_uploaded_payload, emit_document_uploaded
@@ -18,7 +18,6 @@ from models import DocumentType, utcnow
 from storage.factory import open_document_store
 
 app = typer.Typer(help="Documents: POD, CMR and others.", no_args_is_help=True)
-console = Console(highlight=False)
 
 
 @app.command("upload")

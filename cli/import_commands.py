@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from cli.output import console
 from core.database import require_current_schema, session_scope
 from core.prefect_runtime import (
     forbid_ephemeral_server,
@@ -37,7 +37,6 @@ from lifecycle.generation import GenerationReport, generate_tasks
 from lifecycle.rescheduling import reschedule_entities
 from models import Category
 
-console = Console(highlight=False, soft_wrap=True)
 # Entities per transaction (and per task run when Prefect runs it): hundreds, not one.
 BATCH_SIZE = 500
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from cli import config_commands, db_commands, document_commands, import_commands, task_commands
+from cli.output import stderr
 from core.errors import HaulflowError, InvalidFileError
 from core.prefect_runtime import forbid_ephemeral_server
 
@@ -24,8 +24,6 @@ app.add_typer(config_commands.app, name="config")
 app.command("import")(import_commands.import_entities)
 app.add_typer(task_commands.app, name="tasks")
 app.add_typer(document_commands.app, name="documents")
-
-stderr = Console(stderr=True, soft_wrap=True, highlight=False)
 
 
 def main() -> None:

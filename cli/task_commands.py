@@ -8,10 +8,10 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Column, Table
 
+from cli.output import console
 from core.database import require_current_schema, session_scope
 from core.errors import HaulflowError, NotConfiguredError
 from core.settings import get_settings
@@ -26,7 +26,6 @@ app = typer.Typer(
     help="Tasks: an entity's tasks and history, worklists, marking tasks done or skipped.",
     no_args_is_help=True,
 )
-console = Console(highlight=False)
 
 STATUS_NAMES = ", ".join(TaskStatus)
 CATEGORY_NAMES = ", ".join(Category)

@@ -49,3 +49,12 @@ def test_documents_upload_records_a_file(run_cli: RunCli, tmp_path: Path) -> Non
     assert "neither a PDF nor an image" in refused.stderr and "Traceback" not in refused.stderr
     missing = run_cli("documents", "upload", "order:ORD-404", "pod", pod)
     assert missing.returncode == 1 and "order ORD-404 does not exist" in missing.stderr
+
+
+def test_messages_never_break_a_path_on_a_narrow_terminal(
+    run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("COLUMNS", "40")
+    result = run_cli("db", "upgrade")
+    assert result.returncode == 0
+    assert f"sqlite:///{tmp_path / 'var' / 'haulflow.db'}" in result.stdout
