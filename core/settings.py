@@ -28,7 +28,6 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
     mailsink_dir: Path | None = None
-    carrier_name: str = "Haulflow Transport"
     # The carrier's own timezone: for local times on entities without a party (own trips).
     timezone: str = "Europe/Paris"
     max_document_bytes: int = Field(default=20_000_000, gt=0)
