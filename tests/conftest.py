@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -21,6 +22,7 @@ from sqlmodel import Session, SQLModel
 import models  # noqa: F401  (registers every table for the truncation below)
 from core.database import engine_for, upgrade_database
 from core.settings import get_settings
+from tests.servers import SmtpSink, running_smtp_sink
 
 ENGINES = ("sqlite", "postgresql")
 
@@ -117,3 +119,36 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     with running_prefect_server(tmp_path_factory.mktemp("prefect-server")) as api_url:
         yield api_url
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A moto S3 server on a free local port, answering real HTTP."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Credentials and region for boto3 against the local server; returns a fresh bucket."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    bucket = f"haulflow-{uuid.uuid4().hex[:12]}"
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="eu-west-1")
+    client.create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    return bucket
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    """A real SMTP server over TCP on 127.0.0.1 that keeps every message it accepts."""
+    with running_smtp_sink() as sink:
+        yield sink
