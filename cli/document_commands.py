@@ -12,6 +12,7 @@ from core.database import require_current_schema, session_scope
 from core.errors import NotFoundError
 from core.events import document_uploaded_payload, emit_document_uploaded
 from core.settings import get_settings
+from delivery.gate import open_document_gates
 from ingestion.documents import record_document
 from lifecycle.entities import parse_entity_ref
 from models import DocumentType, utcnow
@@ -52,6 +53,14 @@ def upload(
             now=utcnow(),
             stop=stop,
         )
+        if result.created:
+            # In the same transaction: the document and the tasks it completes land together.
+            opened = open_document_gates(
+                session=session,
+                now=utcnow(),
+                by=f"upload:{source}",
+                order_ids=[result.document.order_id],
+            )
     document = result.document
     if result.created:
         # After the commit: the gate reads the database, the event only wakes it sooner.
@@ -73,3 +82,5 @@ def upload(
         f"recorded {doc_type.value} {path.name} for order {result.order_reference}: "
         f"{document.size:,} bytes, sha256 {document.sha256[:16]}…, in {store.location}"
     )
+    if opened:
+        console.print(f"{len(opened)} task(s) now have every required document")

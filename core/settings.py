@@ -31,6 +31,13 @@ class Settings(BaseSettings):
     # The carrier's own timezone: for local times on entities without a party (own trips).
     timezone: str = "Europe/Paris"
     max_document_bytes: int = Field(default=20_000_000, gt=0)
+    # Sending: a temporary SMTP failure is retried after base * 2^(attempt-1) seconds, capped,
+    # until max attempts; a task claimed longer than sending_timeout is presumed crashed.
+    send_max_attempts: int = Field(default=8, ge=1)
+    send_retry_base_seconds: float = Field(default=60.0, ge=0)
+    send_retry_max_seconds: float = Field(default=3600.0, ge=0)
+    sending_timeout_seconds: float = Field(default=900.0, gt=0)
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
 
     @property
     def resolved_database_url(self) -> str:

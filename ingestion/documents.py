@@ -1,20 +1,22 @@
 """Record an uploaded POD, CMR or other document against exactly one order.
 
 The bytes go to the document store first, then the `documents` row: if the row cannot be
-written the object stays in the store unrecorded, which the S3 reconciliation (issue 4)
-treats like any object another system dropped there. The same bytes uploaded twice for the
-same order and type are recorded once.
+written the object stays in the store unrecorded, which `delivery.reconciliation` treats like
+any object another system dropped there. The same bytes uploaded twice for the same order and
+type are recorded once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from core.batches import in_chunks
 from core.errors import HaulflowError
 from lifecycle.entities import EntityRef, find_entity_id
 from models import Category, Document, DocumentType, Order, TripOrder, TripStop
@@ -28,6 +30,9 @@ _SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
     (b"II*\x00", "image/tiff", ".tif"),
     (b"MM\x00*", "image/tiff", ".tif"),
 )
+
+# Order id, type and sha256: the same bytes are recorded once per order and type.
+DocumentIdentity = tuple[uuid.UUID, str, str]
 
 
 class InvalidDocumentError(HaulflowError):
@@ -128,29 +133,76 @@ def record_document(
     content_type, extension = check_upload(data, filename=filename, max_bytes=max_bytes)
     order, trip_stop = resolve_owner(session=session, ref=ref, stop=stop)
     digest = hashlib.sha256(data).hexdigest()
-    existing = session.exec(
-        select(Document).where(
-            Document.order_id == order.id, Document.type == doc_type, Document.sha256 == digest
-        )
-    ).first()
+    identity = (order.id, doc_type.value, digest)
+    existing = find_same_documents(session=session, identities={identity}).get(identity)
     if existing is not None:
         return UploadResult(existing, created=False, order_reference=order.reference)
-    # Keys use ids, never references: a reference may hold characters a key must not.
-    key = f"documents/{order.id}/{doc_type.value}-{digest[:16]}{extension}"
+    key = document_key(order.id, doc_type, digest, extension)
     store.put(key, data, content_type=content_type)
-    document = Document(
-        id=uuid.uuid4(),
+    document = insert_document_row(
+        session=session,
         order_id=order.id,
         trip_stop_id=trip_stop.id if trip_stop else None,
-        type=doc_type,
+        doc_type=doc_type,
         storage_key=key,
-        filename=filename[:255],
+        filename=filename,
         content_type=content_type,
         size=len(data),
         sha256=digest,
         source=source,
+        now=now,
+    )
+    session.flush()
+    return UploadResult(document, created=True, order_reference=order.reference)
+
+
+def document_key(order_id: uuid.UUID, doc_type: DocumentType, sha256: str, extension: str) -> str:
+    """The store key of a document: `documents/{order id}/{type}-{sha256[:16]}{extension}`."""
+    # Keys use ids, never references: a reference may hold characters a key must not.
+    return f"documents/{order_id}/{doc_type.value}-{sha256[:16]}{extension}"
+
+
+def find_same_documents(
+    *, session: Session, identities: Collection[DocumentIdentity]
+) -> dict[DocumentIdentity, Document]:
+    """The recorded document of each identity (order id, type, sha256) that has one."""
+    found: dict[DocumentIdentity, Document] = {}
+    for chunk in in_chunks(sorted({sha256 for _, _, sha256 in identities})):
+        rows = session.exec(select(Document).where(col(Document.sha256).in_(chunk)))
+        for document in rows:
+            identity = (document.order_id, document.type, document.sha256)
+            if identity in identities:
+                found.setdefault(identity, document)
+    return found
+
+
+def insert_document_row(
+    *,
+    session: Session,
+    order_id: uuid.UUID,
+    trip_stop_id: uuid.UUID | None,
+    doc_type: DocumentType,
+    storage_key: str,
+    filename: str,
+    content_type: str,
+    size: int,
+    sha256: str,
+    source: str,
+    now: datetime,
+) -> Document:
+    """Add the row of an object already in the store; the caller flushes and commits."""
+    document = Document(
+        id=uuid.uuid4(),
+        order_id=order_id,
+        trip_stop_id=trip_stop_id,
+        type=doc_type.value,
+        storage_key=storage_key,
+        filename=filename[:255],
+        content_type=content_type,
+        size=size,
+        sha256=sha256,
+        source=source,
         uploaded_at=now,
     )
     session.add(document)
-    session.flush()
-    return UploadResult(document, created=True, order_reference=order.reference)
+    return document

@@ -9,7 +9,7 @@ never touch ORM objects. Snapshots are loaded with a fixed number of queries per
 Derived fields: an order is `international` when its pickup and delivery countries differ
 (None while either is unknown); a trip when its stops and the orders it carries touch more
 than one country. A trip's parties are the customers of its orders (by order reference);
-its documents are those of its orders.
+its document types are those recorded for every one of its orders.
 """
 
 from __future__ import annotations

@@ -50,3 +50,26 @@ def record_transition(
     session.add(task)
     session.add(event)
     return event
+
+
+def record_note(
+    *,
+    session: Session,
+    task: Task,
+    by: str,
+    now: datetime,
+    note: str,
+    flow_run_id: uuid.UUID | None = None,
+) -> TaskEvent:
+    """Add a history row that changes no status (a resend, a hand-run that found it done)."""
+    event = TaskEvent(
+        task_id=task.id,
+        from_status=task.status,
+        to_status=task.status,
+        at=now,
+        by=by,
+        note=note,
+        flow_run_id=flow_run_id,
+    )
+    session.add(event)
+    return event

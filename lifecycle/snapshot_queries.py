@@ -221,13 +221,7 @@ def load_trips(
             .order_by(col(TripContact.email))
         ).all()
     )
-    documents = _group(
-        session.exec(
-            select(TripOrder.trip_id, Document.type)
-            .join(Document, col(Document.order_id) == TripOrder.order_id)
-            .where(col(TripOrder.trip_id).in_(ids))
-        ).all()
-    )
+    documents = _complete_document_types(session, ids)
     return {
         row["id"]: _snapshot(
             Category.TRIP,
@@ -239,6 +233,31 @@ def load_trips(
             document_types=frozenset(documents.get(row["id"], ())),
         )
         for row in session.execute(statement).mappings()
+    }
+
+
+def _complete_document_types(
+    session: Session, trip_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, set[str]]:
+    """Per trip, the document types recorded for every one of its orders (a POD of one
+    order does not make a groupage trip's POD complete)."""
+    orders = _group(
+        session.exec(
+            select(TripOrder.trip_id, TripOrder.order_id).where(
+                col(TripOrder.trip_id).in_(trip_ids)
+            )
+        ).all()
+    )
+    recorded = _group(
+        session.exec(
+            select(TripOrder.order_id, Document.type)
+            .join(Document, col(Document.order_id) == TripOrder.order_id)
+            .where(col(TripOrder.trip_id).in_(trip_ids))
+        ).all()
+    )
+    return {
+        trip_id: set.intersection(*(set(recorded.get(order_id, ())) for order_id in order_ids))
+        for trip_id, order_ids in orders.items()
     }
 
 

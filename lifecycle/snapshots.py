@@ -38,5 +38,5 @@ class EntitySnapshot:
     party_ids: tuple[uuid.UUID, ...] = ()
     # The trip contacts reachable from this entity (a trip's own; an order's trips').
     trip_contact_emails: tuple[str, ...] = ()
-    # Document types recorded for the entity (a trip: those of its orders).
+    # Document types recorded for the entity (a trip: those every one of its orders has).
     document_types: frozenset[str] = field(default_factory=frozenset)

@@ -197,6 +197,8 @@ class TaskDefinition(_Model):
     mailbox: str | None = None
     reply_to: NamedAddress | None = None
     on_uncertain_delivery: UncertainDelivery = "resend"
+    # A paused definition's tasks wait (nothing is sent, nothing lost) until it is resumed.
+    paused: bool = False
     email: EmailSpec | None = None
 
     @model_validator(mode="before")

@@ -78,6 +78,7 @@ def apply_configuration(
                 responsible=definition.responsible,
                 mailbox_key=definition.mailbox,
                 reply_to=definition.reply_to,
+                paused=definition.paused,
                 spec=definition.model_dump(mode="json", by_alias=True, exclude_none=True),
             )
         )

@@ -36,7 +36,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta, nodes
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError, meta, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -45,8 +45,16 @@ from models.configuration.catalog import CATEGORIES, ORDER, TRIP, CategorySpec
 _INCLUDES = (nodes.Include, nodes.Extends, nodes.Import, nodes.FromImport)
 
 
+# A body longer than this is refused: a loop in a template must not fill the mailbox or memory.
+MAX_RENDERED_CHARS = 500_000
+
+
 class SubjectError(ValueError):
     """A subject rendered to more than one line (a header-injection risk)."""
+
+
+class OutputTooLargeError(ValueError):
+    """A template rendered past `MAX_RENDERED_CHARS`; rendering stopped there."""
 
 
 def in_timezone(value: dt.datetime, zone: str) -> dt.datetime:
@@ -65,8 +73,23 @@ def template_environment(*, html: bool) -> ImmutableSandboxedEnvironment:
 
 
 def render_template(source: str, context: Mapping[str, Any], *, html: bool) -> str:
-    """Render a user template (body) with the shared environment."""
-    return template_environment(html=html).from_string(source).render(context)
+    """Render a user template (body) with the shared environment, bounded in size."""
+    return _bounded(template_environment(html=html).from_string(source), context)
+
+
+def _bounded(template: Template, context: Mapping[str, Any]) -> str:
+    # Rendering piece by piece stops a runaway loop early instead of after building it all.
+    parts: list[str] = []
+    size = 0
+    for part in template.generate(context):
+        size += len(part)
+        if size > MAX_RENDERED_CHARS:
+            raise OutputTooLargeError(
+                f"the template renders more than {MAX_RENDERED_CHARS:,} characters; "
+                "shorten it or bound its loops"
+            )
+        parts.append(part)
+    return "".join(parts)
 
 
 def render_subject(source: str, context: Mapping[str, Any]) -> str:
@@ -164,14 +187,14 @@ def template_problem(
     if undefined:
         return f"uses an undefined name '{undefined[0]}'; available: {', '.join(sorted(context))}"
     try:
-        rendered = template.render(context)
+        rendered = _bounded(template, context)
         if subject:
             _single_line(rendered)
     except UndefinedError as error:
         return f"uses an undefined value{_at(_template_line(error))}: {error.message}"
     except SecurityError as error:
         return f"reaches for Python internals{_at(_template_line(error))}: {error}"
-    except SubjectError as error:
+    except (SubjectError, OutputTooLargeError) as error:
         return str(error)
     # Whatever a user template raises on sample data is a problem of the file, not a bug.
     except Exception as error:

@@ -107,7 +107,11 @@ def test_trip_snapshot_reaches_the_customers_and_documents_of_its_orders(
         make_order(session, second, reference="ORD-B", pickup_country="FR", delivery_country="FR"),
     ]
     own = make_trip(session, orders=orders, contact_emails=["driver@trip.example"])
-    session.add(_document(orders[1].id, "cmr"))
+    # A type counts for the trip only once every order it carries has it.
+    session.add_all(
+        [_document(orders[0].id, "pod"), _document(orders[1].id, "cmr")]
+        + [_document(order.id, "other") for order in orders]
+    )
     session.flush()
 
     snapshot = _snapshot(session, Category.TRIP, own.id)
@@ -117,7 +121,7 @@ def test_trip_snapshot_reaches_the_customers_and_documents_of_its_orders(
     assert snapshot.fields["subcontractor.name"] is None
     assert snapshot.timezone == "America/Montreal"  # the carrier's: no subcontractor
     assert snapshot.trip_contact_emails == ("driver@trip.example",)
-    assert snapshot.document_types == frozenset({"cmr"})
+    assert snapshot.document_types == frozenset({"other"})
 
 
 def test_invoice_and_booking_snapshots(session: Session) -> None:

@@ -10,6 +10,7 @@ from jinja2.exceptions import SecurityError, UndefinedError
 
 from models.configuration.catalog import CATEGORIES
 from models.configuration.templates import (
+    OutputTooLargeError,
     SubjectError,
     render_subject,
     render_template,
@@ -99,4 +100,20 @@ def test_unrendered_branch_is_still_checked_for_names() -> None:
     assert template_problem(source, context("order"), html=False) == (
         "uses an undefined name 'custmer'; available: carrier, customer, documents, order, "
         "task, trips"
+    )
+
+
+def test_unbounded_output_is_stopped_and_reported() -> None:
+    runaway = (
+        "{% for a in range(1000) %}{% for b in range(1000) %}xxxxxxxxxx{% endfor %}{% endfor %}"
+    )
+
+    with pytest.raises(OutputTooLargeError, match="more than 500,000 characters"):
+        render_template(runaway, {}, html=False)
+    problem = template_problem(runaway, context("order"), html=False)
+    assert problem is not None and "more than 500,000 characters" in problem
+    # Just under the bound renders in full.
+    assert (
+        len(render_template("{% for a in range(49999) %}xxxxxxxxxx{% endfor %}", {}, html=False))
+        == 499_990
     )

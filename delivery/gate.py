@@ -1,0 +1,101 @@
+"""The document gate: a task waiting for documents becomes due once they are all recorded.
+
+The gate reads `documents` rows, never the store: an object that reached the bucket without
+a row is first recorded by `reconciliation`. An order's task needs each required type for
+that order; a trip's task needs each type for every order the trip carries (see
+`lifecycle.snapshot_queries`). Opening a gate re-plans the task with `plan_task`, exactly as
+generation would have planned it had the documents been there: an automatic task becomes
+`ready` (or `scheduled` with an offset), a manual one `open`.
+
+Only waiting tasks whose entity has at least one document are looked at, so a sweep over
+thousands of tasks still waiting for their first scan costs one query.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from core.settings import get_settings
+from lifecycle.entities import in_chunks, load_snapshots
+from lifecycle.rescheduling import move_task
+from lifecycle.schedules import plan_task
+from models import Category, Document, Task, TaskDefinition, TaskStatus, TripOrder
+
+
+def open_document_gates(
+    *,
+    session: Session,
+    now: datetime,
+    by: str,
+    order_ids: list[uuid.UUID] | None = None,
+    limit: int = 2_000,
+) -> list[uuid.UUID]:
+    """Re-plan waiting tasks whose documents may be complete; return the ids that moved.
+
+    With `order_ids`, only the tasks of those orders and of the trips carrying them.
+    """
+    candidates = _waiting_with_documents(session, order_ids, limit)
+    moved: list[uuid.UUID] = []
+    by_category: dict[Category, list[tuple[Task, TaskDefinition]]] = defaultdict(list)
+    for task, definition in candidates:
+        by_category[Category(task.category)].append((task, definition))
+    zone = get_settings().timezone
+    for category, pairs in by_category.items():
+        for chunk in in_chunks(pairs):
+            snapshots = load_snapshots(
+                session=session,
+                category=category,
+                entity_ids=[task.entity_id for task, _ in chunk],
+                carrier_timezone=zone,
+            )
+            for task, definition in chunk:
+                snapshot = snapshots.get(task.entity_id)
+                if snapshot is None:
+                    continue
+                plan = plan_task(
+                    spec=definition.spec,
+                    execution=definition.execution,
+                    snapshot=snapshot,
+                    now=now,
+                )
+                if plan.status is TaskStatus.WAITING_FOR_DOCUMENTS:
+                    continue
+                required = ", ".join(definition.spec.get("required_documents", ())) or "none"
+                note = f"required documents recorded ({required})"
+                if move_task(session=session, task=task, plan=plan, by=by, now=now, note=note):
+                    moved.append(task.id)
+    return moved
+
+
+def _waiting_with_documents(
+    session: Session, order_ids: list[uuid.UUID] | None, limit: int
+) -> list[tuple[Task, TaskDefinition]]:
+    """Waiting tasks of orders with a document, and of trips carrying an order with one."""
+    order_has_document = sa.exists().where(col(Document.order_id) == Task.entity_id)
+    trip_has_document = sa.exists().where(
+        col(TripOrder.trip_id) == Task.entity_id,
+        col(Document.order_id) == TripOrder.order_id,
+    )
+    if order_ids is not None:
+        order_has_document = order_has_document.where(col(Document.order_id).in_(order_ids))
+        trip_has_document = trip_has_document.where(col(TripOrder.order_id).in_(order_ids))
+    statement = (
+        select(Task, TaskDefinition)
+        .join(TaskDefinition, col(TaskDefinition.id) == Task.definition_id)
+        .where(Task.status == TaskStatus.WAITING_FOR_DOCUMENTS.value)
+        .where(
+            sa.or_(
+                sa.and_(col(Task.category) == Category.ORDER.value, order_has_document),
+                sa.and_(col(Task.category) == Category.TRIP.value, trip_has_document),
+            )
+        )
+        .order_by(col(Task.created_at), col(Task.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=Task)
+    )
+    return [(task, definition) for task, definition in session.exec(statement).all()]

@@ -1,0 +1,270 @@
+"""A person runs an email task by hand (seed 8): for entities created before the automation.
+
+`prepare_run` decides, per entity, what a run does, and (unless `dry_run`) writes it:
+
+- no task of that key → created from the current definition, recipients resolved now;
+- done → nothing ("already sent"; `tasks resend` sends again on purpose), so running the
+  same command twice never sends twice;
+- being sent → nothing; cancelled entity or task → refused;
+- required documents missing → nothing sent, the missing types named;
+- otherwise → `ready`, queued for sending by the person (a failed task starts its attempts
+  again; one that had no recipient gets today's contacts).
+
+A dry run writes nothing: it composes the e-mails in memory and shows who would receive
+what, with which attachments. The caller sends the queued tasks (`claim` + `deliver`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from core.errors import ConflictError, NotFoundError
+from core.settings import get_settings
+from delivery.compose import ComposeError, compose_task_emails
+from delivery.context import carrier_name
+from lifecycle.entities import (
+    ENTITY_MODELS,
+    EntityRef,
+    EntitySnapshot,
+    find_entity_id,
+    load_snapshots,
+)
+from lifecycle.generation import active_definitions, build_task, insert_tasks, read_fallback_role
+from lifecycle.history import record_transition
+from lifecycle.recipients import Resolution, resolve_recipients
+from models import Category, Mailbox, Task, TaskDefinition, TaskStatus
+from storage.base import DocumentStore
+
+
+@dataclass(frozen=True)
+class Preview:
+    """One e-mail a run would send."""
+
+    recipients: tuple[str, ...]
+    language: str
+    subject: str
+    attachments: tuple[str, ...]
+    size: int
+
+
+@dataclass
+class RunItem:
+    """What a run does (or would do) on one entity."""
+
+    entity: str
+    outcome: str
+    task_id: uuid.UUID | None = None
+    queued: bool = False
+    previews: list[Preview] = field(default_factory=list)
+
+
+def find_definition(*, session: Session, key: str) -> TaskDefinition:
+    """The current definition of `key`; refuse one that cannot send e-mail."""
+    statement = select(TaskDefinition).where(TaskDefinition.key == key)
+    matches = [
+        definition
+        for category in Category
+        for definition in active_definitions(session=session, category=category)
+        if definition.key == key
+    ]
+    if not matches:
+        known = session.exec(statement.limit(1)).first()
+        hint = " (it is no longer in the current configuration)" if known else ""
+        raise NotFoundError(f"no task definition '{key}'{hint}; see `haulflow config show`")
+    definition = matches[0]
+    if not definition.mailbox_key or not definition.spec.get("email"):
+        raise ConflictError(
+            f"'{key}' sends no e-mail (no mailbox or email in the configuration): "
+            "a person completes it with `haulflow tasks done`"
+        )
+    return definition
+
+
+def select_entities(
+    *,
+    session: Session,
+    category: Category,
+    refs: list[EntityRef],
+    created_before: datetime | None,
+) -> list[tuple[uuid.UUID, str]]:
+    """The entities a run covers: those named, or all of the category created before a date."""
+    wrong = [str(ref) for ref in refs if ref.category is not category]
+    if wrong:
+        raise ConflictError(f"the task is for {category.value}s, not {', '.join(wrong)}")
+    if refs:
+        return [(find_entity_id(session=session, ref=ref), ref.reference) for ref in refs]
+    if created_before is None:
+        raise ConflictError("name entities (order:REFERENCE ...) or give --created-before DATE")
+    model = ENTITY_MODELS[category]
+    statement = (
+        select(model.id, model.reference)
+        .where(col(model.created_at) < created_before)
+        .order_by(col(model.created_at), col(model.reference))
+    )
+    return [(entity_id, reference) for entity_id, reference in session.exec(statement).all()]
+
+
+def prepare_run(
+    *,
+    session: Session,
+    store: DocumentStore,
+    definition: TaskDefinition,
+    entities: list[tuple[uuid.UUID, str]],
+    by: str,
+    now: datetime,
+    dry_run: bool,
+) -> list[RunItem]:
+    """Per entity, create or requeue the task (or, dry, compose its e-mails); caller commits."""
+    category = Category(definition.category)
+    snapshots = load_snapshots(
+        session=session,
+        category=category,
+        entity_ids=[entity_id for entity_id, _ in entities],
+        carrier_timezone=get_settings().timezone,
+    )
+    existing = {
+        task.entity_id: task
+        for task in session.exec(
+            select(Task).where(
+                Task.category == category.value,
+                Task.definition_key == definition.key,
+                col(Task.entity_id).in_(list(snapshots)),
+            )
+        ).all()
+    }
+    run = _Run(session, store, definition, by=by, now=now, dry_run=dry_run)
+    return [
+        run.one(snapshots[entity_id], existing.get(entity_id), f"{category.value}:{reference}")
+        for entity_id, reference in entities
+    ]
+
+
+class _Run:
+    def __init__(
+        self,
+        session: Session,
+        store: DocumentStore,
+        definition: TaskDefinition,
+        *,
+        by: str,
+        now: datetime,
+        dry_run: bool,
+    ) -> None:
+        self.session, self.store, self.definition = session, store, definition
+        self.by, self.now, self.dry_run = by, now, dry_run
+        self.fallback_role = read_fallback_role(session=session, definitions=[definition])
+
+    def one(self, snapshot: EntitySnapshot, task: Task | None, label: str) -> RunItem:
+        if snapshot.status == "cancelled":
+            return RunItem(
+                label, f"{label} is cancelled: nothing to send", task.id if task else None
+            )
+        if task is not None:
+            blocked = self._blocked(task)
+            if blocked:
+                return RunItem(label, blocked, task.id)
+        missing = sorted(
+            set(self.definition.spec.get("required_documents", ())) - snapshot.document_types
+        )
+        if missing:
+            what = "create the task and wait" if task is None and not self.dry_run else "wait"
+            item = RunItem(label, f"missing documents: {', '.join(missing)} ({what}; upload them)")
+            if task is None and not self.dry_run:
+                task = self._create(snapshot)
+            item.task_id = task.id if task else None
+            return item
+        if self.dry_run:
+            return self._preview(snapshot, task or self._transient(snapshot), label)
+        if task is None:
+            task = self._create(snapshot)
+            outcome = "created and queued"
+        else:
+            outcome = f"queued (was {task.status})"
+        self._queue(task, snapshot)
+        return RunItem(label, outcome, task.id, queued=True)
+
+    def _blocked(self, task: Task) -> str | None:
+        if task.status == TaskStatus.DONE:
+            when = f"{task.completed_at:%Y-%m-%d %H:%M} UTC" if task.completed_at else "earlier"
+            return f"already sent ({when}); `haulflow tasks resend {task.id}` sends it again"
+        if task.status == TaskStatus.SENDING:
+            return "being sent right now"
+        if task.status == TaskStatus.CANCELLED:
+            return "the task was cancelled"
+        return None
+
+    def _resolution(self, snapshot: EntitySnapshot) -> Resolution:
+        return resolve_recipients(
+            session=self.session,
+            intended_for=self.definition.spec.get("intended_for", {}),
+            snapshots=[snapshot],
+            fallback_role=self.fallback_role,
+        )[snapshot.id]
+
+    def _transient(self, snapshot: EntitySnapshot) -> Task:
+        resolution = self._resolution(snapshot)
+        return Task(**build_task(self.definition, snapshot, resolution, now=self.now).row)
+
+    def _create(self, snapshot: EntitySnapshot) -> Task:
+        new_task = build_task(self.definition, snapshot, self._resolution(snapshot), now=self.now)
+        insert_tasks(session=self.session, new_tasks=[new_task], now=self.now, by=self.by)
+        # Another run may have inserted it first: read back whichever row won.
+        return self.session.exec(
+            select(Task).where(
+                Task.category == snapshot.category.value,
+                Task.entity_id == snapshot.id,
+                Task.definition_key == self.definition.key,
+            )
+        ).one()
+
+    def _queue(self, task: Task, snapshot: EntitySnapshot) -> None:
+        if task.status == TaskStatus.READY and task.next_attempt_at is None:
+            return
+        if task.status == TaskStatus.FAILED:
+            task.attempts = 0
+        if not task.recipients:
+            task.recipients = self._resolution(snapshot).recipients
+        task.next_attempt_at = None
+        record_transition(
+            session=self.session,
+            task=task,
+            to_status=TaskStatus.READY,
+            by=self.by,
+            now=self.now,
+            note="run by hand",
+        )
+        task.completed_at = task.completed_by = None
+
+    def _preview(self, snapshot: EntitySnapshot, task: Task, label: str) -> RunItem:
+        mailbox = self.session.get_one(Mailbox, self.definition.mailbox_key)
+        definition = self.session.get_one(TaskDefinition, task.definition_id)
+        try:
+            emails = compose_task_emails(
+                session=self.session,
+                store=self.store,
+                task=task,
+                definition=definition,
+                mailbox=mailbox,
+                carrier_name=carrier_name(self.session, definition),
+                now=self.now,
+            )
+        except ComposeError as error:
+            return RunItem(label, f"would fail: {error}", task.id if task.id else None)
+        previews = [
+            Preview(
+                email.recipients,
+                email.language,
+                email.subject,
+                tuple(str(a["filename"]) for a in email.attachments),
+                len(email.data),
+            )
+            for email in emails
+        ]
+        mailbox_note = " (mailbox paused: it would wait)" if mailbox.paused else ""
+        return RunItem(
+            label, f"would send {len(emails)} e-mail(s){mailbox_note}", None, False, previews
+        )

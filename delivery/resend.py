@@ -1,0 +1,99 @@
+"""Resend a task's e-mails on purpose (`haulflow tasks resend`), recorded with who asked.
+
+A resend composes the task's e-mails again from the same recipients snapshot and the
+documents on record, with new Message-IDs (a resend is a new message, not a duplicate a
+server should drop). `--to` sends each of them to one address instead, one e-mail per
+audience as before, so a groupage trip's customers still never share an e-mail.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+
+from core.database import session_scope
+from core.errors import ConflictError, HaulflowError
+from delivery.compose import Resend, compose_task_emails
+from delivery.context import carrier_name
+from delivery.record import record_sent, task_communications
+from delivery.sender import SentEmail, SmtpOpener, open_mailbox
+from lifecycle.actions import require_active_user
+from lifecycle.history import record_note
+from lifecycle.recipients import normalize_address
+from models import Mailbox, Task, TaskDefinition, TaskStatus, utcnow
+from storage.base import DocumentStore
+
+
+def resend_task(
+    *,
+    task_id: uuid.UUID,
+    store: DocumentStore,
+    by: str,
+    to: str | None = None,
+    open_connection: SmtpOpener = open_mailbox,
+    now: Callable[[], datetime] = utcnow,
+) -> list[SentEmail]:
+    """Send a done task's e-mails again; every one accepted is archived and logged."""
+    address = None
+    if to is not None:
+        address = normalize_address(to.strip())
+        if address is None:
+            raise ConflictError(f"--to {to!r} is not a valid e-mail address")
+    with session_scope() as session:
+        require_active_user(session=session, username=by)
+        task = session.get_one(Task, task_id)
+        if task.status != TaskStatus.DONE:
+            raise ConflictError(
+                f"task {task.id} is {task.status}, not done: `haulflow tasks run` sends it "
+                "the first time"
+            )
+        definition = session.get_one(TaskDefinition, task.definition_id)
+        mailbox = session.get_one(Mailbox, definition.mailbox_key)
+        previous = len(task_communications(session=session, task_id=task.id))
+        emails = compose_task_emails(
+            session=session,
+            store=store,
+            task=task,
+            definition=definition,
+            mailbox=mailbox,
+            carrier_name=carrier_name(session, definition),
+            now=now(),
+            resend=Resend(tag=f"resend-{previous}", to=address),
+        )
+        entity = str(task.entity_id)
+    sent: list[SentEmail] = []
+    with open_connection(mailbox) as connection:
+        for email in emails:
+            outcome = connection.send(
+                email.data, envelope_from=email.envelope_from, recipients=list(email.recipients)
+            )
+            with session_scope() as session:
+                task = session.get_one(Task, task_id)
+                record_sent(
+                    session=session,
+                    store=store,
+                    task=task,
+                    definition=definition,
+                    mailbox=mailbox,
+                    email=email,
+                    refused=outcome.refused,
+                    requested_by=by,
+                    now=now(),
+                )
+                note = f"resent {email.message_id} to {', '.join(email.recipients)}"
+                record_note(session=session, task=task, by=by, now=now(), note=note)
+            sent.append(
+                SentEmail(
+                    task_id,
+                    entity,
+                    definition.key,
+                    email.recipients,
+                    email.subject,
+                    email.message_id,
+                    len(email.attachments),
+                )
+            )
+    if not sent:
+        raise HaulflowError(f"task {task_id} has nothing to resend")
+    return sent

@@ -1,0 +1,303 @@
+"""Send claimed email tasks: one SMTP connection per mailbox per batch, record each message.
+
+Each task is composed in a read-only session, each accepted message is archived and
+recorded in its own commit right after the server's 250, and the task is completed when all
+its messages are recorded. Messages already recorded for the task (a retry after some of a
+groupage trip's e-mails went out) are not sent again. A failure to record after the server
+accepted leaves the task `sending`: that is the uncertain case `claims.release_stale_claims`
+settles by the definition's `on_uncertain_delivery`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from core.database import session_scope
+from core.errors import HaulflowError
+from core.secrets import read_secret
+from core.settings import get_settings
+from delivery.claims import complete_task, fail_task, postpone_task
+from delivery.compose import ComposeError, PlannedEmail, compose_task_emails
+from delivery.context import carrier_name
+from delivery.record import record_sent, sent_message_ids
+from lifecycle.entities import ENTITY_MODELS
+from mail.smtp import PermanentSendError, SmtpAccount, SmtpConnection, open_smtp
+from models import Category, Mailbox, Task, TaskDefinition, TaskStatus, utcnow
+from storage.base import DocumentStore
+
+logger = logging.getLogger("haulflow.delivery")
+
+SmtpOpener = Callable[[Mailbox], AbstractContextManager[SmtpConnection]]
+
+
+@dataclass(frozen=True)
+class SentEmail:
+    """One accepted message, for run artifacts and the CLI."""
+
+    task_id: uuid.UUID
+    entity: str
+    definition_key: str
+    recipients: tuple[str, ...]
+    subject: str
+    message_id: str
+    attachments: int
+
+
+@dataclass(frozen=True)
+class TaskProblem:
+    """A task that failed or will be retried, with why."""
+
+    task_id: uuid.UUID
+    entity: str
+    definition_key: str
+    error: str
+
+
+@dataclass
+class DeliveryReport:
+    """What one delivery did; reports of several batches add up with `merge`."""
+
+    sent: list[SentEmail] = field(default_factory=list)
+    completed: list[uuid.UUID] = field(default_factory=list)
+    retrying: list[TaskProblem] = field(default_factory=list)
+    failed: list[TaskProblem] = field(default_factory=list)
+    uncertain: list[TaskProblem] = field(default_factory=list)
+
+    def merge(self, other: DeliveryReport) -> None:
+        self.sent += other.sent
+        self.completed += other.completed
+        self.retrying += other.retrying
+        self.failed += other.failed
+        self.uncertain += other.uncertain
+
+
+@contextmanager
+def open_mailbox(mailbox: Mailbox) -> Iterator[SmtpConnection]:
+    """Connect to a mailbox's SMTP relay with its password read from where it is kept."""
+    password = read_secret(mailbox.password_secret) if mailbox.password_secret else None
+    account = SmtpAccount(
+        host=mailbox.smtp_host,
+        port=mailbox.smtp_port,
+        security=mailbox.smtp_security,
+        username=mailbox.smtp_username,
+        password=password,
+        timeout=get_settings().smtp_timeout_seconds,
+    )
+    with open_smtp(account) as connection:
+        yield connection
+
+
+@dataclass(frozen=True)
+class _Job:
+    task_id: uuid.UUID
+    entity: str
+    definition_key: str
+    mailbox_key: str
+
+
+def deliver_tasks(
+    *,
+    task_ids: list[uuid.UUID],
+    store: DocumentStore,
+    by: str = "automation",
+    open_connection: SmtpOpener = open_mailbox,
+    flow_run_id: uuid.UUID | None = None,
+    now: Callable[[], datetime] = utcnow,
+) -> DeliveryReport:
+    """Send the messages of these `sending` tasks and record every outcome."""
+    report = DeliveryReport()
+    jobs = _load_jobs(task_ids)
+    by_mailbox: dict[str, list[_Job]] = {}
+    for job in jobs:
+        by_mailbox.setdefault(job.mailbox_key, []).append(job)
+    for mailbox_key, group in by_mailbox.items():
+        pending = list(group)
+        try:
+            with session_scope() as session:
+                mailbox = session.get(Mailbox, mailbox_key)
+            assert mailbox is not None  # the claim joined it
+            with open_connection(mailbox) as connection:
+                while pending:
+                    job = pending[0]
+                    _deliver(job, connection, store, report, by, flow_run_id, now)
+                    pending.pop(0)
+        except HaulflowError as error:
+            # The relay could not be reached or logged into, or its secret is missing:
+            # every task of this mailbox not yet handled waits for a later attempt.
+            permanent = isinstance(error, PermanentSendError)
+            for job in pending:
+                _settle(job, str(error), permanent, report, by, flow_run_id, now)
+    return report
+
+
+def _load_jobs(task_ids: list[uuid.UUID]) -> list[_Job]:
+    with session_scope() as session:
+        rows = session.exec(
+            select(Task, TaskDefinition)
+            .join(TaskDefinition, col(TaskDefinition.id) == Task.definition_id)
+            .where(col(Task.id).in_(task_ids), Task.status == TaskStatus.SENDING.value)
+            .order_by(col(Task.updated_at), col(Task.id))
+        ).all()
+        return [
+            _Job(
+                task.id,
+                _entity_label(session, task),
+                definition.key,
+                definition.mailbox_key or "",
+            )
+            for task, definition in rows
+        ]
+
+
+def _entity_label(session: Session, task: Task) -> str:
+    model = ENTITY_MODELS[Category(task.category)]
+    entity = session.get(model, task.entity_id)
+    return f"{task.category}:{entity.reference if entity else task.entity_id}"
+
+
+def _deliver(
+    job: _Job,
+    connection: SmtpConnection,
+    store: DocumentStore,
+    report: DeliveryReport,
+    by: str,
+    flow_run_id: uuid.UUID | None,
+    now: Callable[[], datetime],
+) -> None:
+    try:
+        with session_scope() as session:
+            task, definition, mailbox = _load(session, job.task_id)
+            emails = compose_task_emails(
+                session=session,
+                store=store,
+                task=task,
+                definition=definition,
+                mailbox=mailbox,
+                carrier_name=carrier_name(session, definition),
+                now=now(),
+            )
+            already = sent_message_ids(session=session, task_id=task.id)
+    except ComposeError as error:
+        _settle(job, str(error), True, report, by, flow_run_id, now)
+        return
+    except HaulflowError as error:  # the store could not be read: try again later
+        _settle(job, str(error), False, report, by, flow_run_id, now)
+        return
+    notes = []
+    for email in emails:
+        if email.message_id in already:
+            continue
+        try:
+            outcome = connection.send(
+                email.data, envelope_from=email.envelope_from, recipients=list(email.recipients)
+            )
+        except HaulflowError as error:
+            _settle(
+                job, str(error), isinstance(error, PermanentSendError), report, by, flow_run_id, now
+            )
+            return
+        if not _record(job, email, outcome.refused, store, by, flow_run_id, now, report):
+            return
+        report.sent.append(
+            SentEmail(
+                job.task_id,
+                job.entity,
+                job.definition_key,
+                email.recipients,
+                email.subject,
+                email.message_id,
+                len(email.attachments),
+            )
+        )
+        refused = "".join(
+            f"; refused {address}: {reply}" for address, reply in outcome.refused.items()
+        )
+        notes.append(f"{email.message_id} to {len(email.recipients)} recipient(s){refused}")
+    with session_scope() as session:
+        task = session.get_one(Task, job.task_id)
+        note = "sent " + ", ".join(notes) if notes else "every message was already recorded"
+        complete_task(
+            session=session, task=task, now=now(), by=by, note=note, flow_run_id=flow_run_id
+        )
+    report.completed.append(job.task_id)
+
+
+def _record(
+    job: _Job,
+    email: PlannedEmail,
+    refused: dict[str, str],
+    store: DocumentStore,
+    by: str,
+    flow_run_id: uuid.UUID | None,
+    now: Callable[[], datetime],
+    report: DeliveryReport,
+) -> bool:
+    try:
+        with session_scope() as session:
+            task, definition, mailbox = _load(session, job.task_id)
+            record_sent(
+                session=session,
+                store=store,
+                task=task,
+                definition=definition,
+                mailbox=mailbox,
+                email=email,
+                refused=refused,
+                requested_by=by,
+                now=now(),
+                flow_run_id=flow_run_id,
+            )
+    except Exception as error:
+        # Accepted by the server but not recorded: the task stays `sending` and the stale
+        # claim rule decides (same Message-ID again, or held for a person).
+        logger.error(
+            "task %s: sent %s but could not record it: %s", job.task_id, email.message_id, error
+        )
+        report.uncertain.append(
+            TaskProblem(job.task_id, job.entity, job.definition_key, str(error))
+        )
+        return False
+    return True
+
+
+def _settle(
+    job: _Job,
+    error: str,
+    permanent: bool,
+    report: DeliveryReport,
+    by: str,
+    flow_run_id: uuid.UUID | None,
+    now: Callable[[], datetime],
+) -> None:
+    problem = TaskProblem(job.task_id, job.entity, job.definition_key, error)
+    with session_scope() as session:
+        task = session.get_one(Task, job.task_id)
+        if permanent:
+            fail_task(
+                session=session, task=task, error=error, now=now(), by=by, flow_run_id=flow_run_id
+            )
+            retried = False
+        else:
+            retried = postpone_task(
+                session=session, task=task, error=error, now=now(), by=by, flow_run_id=flow_run_id
+            )
+    if retried:
+        logger.warning("%s %s: will retry: %s", job.definition_key, job.entity, error)
+        report.retrying.append(problem)
+    else:
+        logger.error("%s %s failed: %s", job.definition_key, job.entity, error)
+        report.failed.append(problem)
+
+
+def _load(session: Session, task_id: uuid.UUID) -> tuple[Task, TaskDefinition, Mailbox]:
+    task = session.get_one(Task, task_id)
+    definition = session.get_one(TaskDefinition, task.definition_id)
+    mailbox = session.get_one(Mailbox, definition.mailbox_key)
+    return task, definition, mailbox
