@@ -7,7 +7,16 @@ import sys
 import typer
 from rich.markup import escape
 
-from cli import config_commands, db_commands, document_commands, import_commands, task_commands
+from cli import (
+    communication_commands,
+    config_commands,
+    db_commands,
+    document_commands,
+    explain_commands,
+    import_commands,
+    send_commands,
+    task_commands,
+)
 from cli.output import stderr
 from core.errors import HaulflowError, InvalidFileError
 from core.prefect_runtime import forbid_ephemeral_server
@@ -23,7 +32,10 @@ app.add_typer(db_commands.app, name="db")
 app.add_typer(config_commands.app, name="config")
 app.command("import")(import_commands.import_entities)
 app.add_typer(task_commands.app, name="tasks")
+send_commands.register(task_commands.app)
 app.add_typer(document_commands.app, name="documents")
+app.add_typer(communication_commands.app, name="communications")
+app.command("explain")(explain_commands.explain)
 
 
 def main() -> None:

@@ -11,7 +11,7 @@
   again; one that had no recipient gets today's contacts).
 
 A dry run writes nothing: it composes the e-mails in memory and shows who would receive
-what, with which attachments. The caller sends the queued tasks (`claim` + `deliver`).
+what, with which attachments. `runs.run_by_hand` then sends the queued tasks.
 """
 
 from __future__ import annotations

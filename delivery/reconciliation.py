@@ -44,6 +44,7 @@ _KEY = re.compile(
 )
 _LAYOUT = "documents/<order id>/<pod|cmr|other>-<sha256[:16]><.pdf|.jpg|.png|.tif>"
 _TYPES = frozenset(doc_type.value for doc_type in DocumentType)
+_UPLOAD = "upload the file with `haulflow documents upload` instead"
 
 
 @dataclass
@@ -130,9 +131,7 @@ def _parse_keys(listed: Iterable[ListedObject], report: ReconciliationReport) ->
     for item in listed:
         match = _KEY.fullmatch(item.key)
         if match is None or match["type"] not in _TYPES:
-            report.refuse(
-                item.key, f"not {_LAYOUT}; upload the file with `haulflow documents upload`"
-            )
+            report.refuse(item.key, f"not {_LAYOUT}; {_UPLOAD}")
             continue
         candidates.append(
             _Candidate(
@@ -181,7 +180,11 @@ def _check_contents(
         key = candidate.listed.key
         # The listing gives the size: an oversized object is refused without downloading it.
         if candidate.listed.size > max_bytes:
-            report.refuse(key, f"{candidate.listed.size:,} bytes; the limit is {max_bytes:,}")
+            report.refuse(
+                key,
+                f"{candidate.listed.size:,} bytes; the limit is {max_bytes:,} "
+                "(HAULFLOW_MAX_DOCUMENT_BYTES): compress or split the scan",
+            )
             continue
         data = store.get(key)
         try:
@@ -191,9 +194,13 @@ def _check_contents(
             continue
         sha256 = hashlib.sha256(data).hexdigest()
         if extension != candidate.extension:
-            report.refuse(key, f"the content is {content_type}, the key says {candidate.extension}")
+            report.refuse(
+                key, f"the content is {content_type}, the key says {candidate.extension}; {_UPLOAD}"
+            )
         elif not sha256.startswith(candidate.sha256_prefix):
-            report.refuse(key, f"the content's sha256 starts {sha256[:16]}, not as the key says")
+            report.refuse(
+                key, f"the content's sha256 starts {sha256[:16]}, not as the key says; {_UPLOAD}"
+            )
         else:
             checked.append(_Checked(candidate, content_type, len(data), sha256))
     return checked

@@ -22,6 +22,13 @@ from sqlmodel import Session, SQLModel
 import models  # noqa: F401  (registers every table for the truncation below)
 from core.database import engine_for, upgrade_database
 from core.settings import get_settings
+from tests.mailroom import (  # noqa: F401  (fixtures shared by every suite)
+    folder_mailroom,
+    folder_store,
+    mailroom,
+    quick_retries,
+    store,
+)
 from tests.servers import SmtpSink, running_smtp_sink
 
 ENGINES = ("sqlite", "postgresql")

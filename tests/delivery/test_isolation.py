@@ -16,9 +16,9 @@ from delivery.manual import prepare_run
 from delivery.resend import resend_task
 from delivery.sender import deliver_tasks
 from lifecycle.generation import generate_tasks
-from models import Category, Order, Task, TaskDefinition, TaskStatus, User, utcnow
-from tests.delivery.conftest import TRIP_POD, Mailroom, pdf
+from models import Category, Order, Task, TaskDefinition, TaskStatus, utcnow
 from tests.factories import make_contact, make_order, make_party, make_trip
+from tests.mailroom import TRIP_POD, Mailroom, pdf
 from tests.servers import Received
 
 CUSTOMERS = 6
@@ -91,8 +91,6 @@ def test_resend_and_resend_to_one_address_stay_isolated(folder_mailroom: Mailroo
     room = folder_mailroom
     room.configure(orders="", trips=TRIP_POD)
     task, expected = _groupage(room)
-    room.session.add(User(username="alice", name="Alice", email="alice@carrier.example"))
-    room.session.commit()
     room.drain()
     room.sink.clear()
 

@@ -13,8 +13,8 @@ from sqlmodel import Session, select
 
 from lifecycle.generation import generate_tasks
 from models import Category, Communication, Order, Task, TaskEvent, TaskStatus, utcnow
-from tests.delivery.conftest import Mailroom, pdf
 from tests.factories import make_contact, make_order, make_party, make_trip
+from tests.mailroom import Mailroom, pdf
 
 
 def _order_with_contacts(session: Session) -> tuple[Order, list[str]]:

@@ -17,7 +17,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
 from delivery.reconciliation import ReconciliationReport, reconcile_documents
-from ingestion.documents import document_key, insert_document_row, record_document
+from ingestion.documents import (
+    UploadResult,
+    document_key,
+    insert_document_row,
+    record_document,
+)
 from lifecycle.entities import EntityRef
 from models import Category, Document, DocumentType
 from storage.base import DocumentStore
@@ -60,10 +65,20 @@ def put(store: DocumentStore, key: str, data: bytes) -> None:
     store.put(key, data, content_type="application/octet-stream")
 
 
-def reconcile(session: Session, store: DocumentStore, limit: int | None = None) -> Any:
+def reconcile(
+    session: Session, store: DocumentStore, limit: int | None = None
+) -> ReconciliationReport:
     return reconcile_documents(
         session=session, store=store, now=NOW, max_bytes=MAX_BYTES, limit=limit
     )
+
+
+def upload(session: Session, store: DocumentStore, order_reference: str) -> UploadResult:
+    return record_document(
+        session=session, store=store, ref=EntityRef(Category.ORDER, order_reference),
+        doc_type=DocumentType.POD, data=PDF, filename="pod.pdf", source="cli",
+        max_bytes=MAX_BYTES, now=NOW,
+    )  # fmt: skip
 
 
 def documents(session: Session) -> int:
@@ -97,27 +112,17 @@ def test_object_put_directly_is_recorded_once(session: Session, store: DocumentS
 def test_crash_between_put_and_commit_is_repaired(session: Session, store: DocumentStore) -> None:
     order = make_order(session)
     session.commit()
-    ref = EntityRef(Category.ORDER, order.reference)
-    upload = {
-        "session": session, "store": store, "ref": ref, "doc_type": DocumentType.POD,
-        "data": PDF, "filename": "pod.pdf", "source": "cli", "max_bytes": MAX_BYTES, "now": NOW,
-    }  # fmt: skip
-    lost = record_document(**upload).document.storage_key
+    lost = upload(session, store, order.reference).document.storage_key
     session.rollback()  # the crash: the object is stored, its row never committed
     assert documents(session) == 0 and store.exists(lost)
     report = reconcile(session, store)
     session.commit()
     assert report.recorded == 1 and session.exec(select(Document.storage_key)).one() == lost
-    assert not record_document(**upload).created  # the upload's own rule sees the row
+    assert not upload(session, store, order.reference).created  # the upload's rule sees it
 
 
 def test_recorded_upload_is_not_recorded_again(session: Session, store: DocumentStore) -> None:
-    order = make_order(session)
-    record_document(
-        session=session, store=store, ref=EntityRef(Category.ORDER, order.reference),
-        doc_type=DocumentType.POD, data=PDF, filename="pod.pdf", source="cli",
-        max_bytes=MAX_BYTES, now=NOW,
-    )  # fmt: skip
+    upload(session, store, make_order(session).reference)
     session.commit()
     report = reconcile(session, store)
     assert (report.listed, report.recorded, report.already_recorded) == (1, 0, 1)
@@ -211,7 +216,7 @@ class LargeBucket:
 
 @pytest.fixture(scope="module")
 def large_bucket(s3_endpoint: str) -> LargeBucket:
-    """Put once for both database halves: moto answers about 200 PUTs a second."""
+    """Put once for both database halves: each PUT to moto costs a few milliseconds."""
     order_ids = [uuid.uuid4() for _ in range(5)]
     objects = []
     for index in range(2500):
@@ -243,7 +248,7 @@ def test_requests_grow_with_the_bucket_not_the_documents(
             sha256=hashlib.sha256(data).hexdigest(),
             source="test",
             uploaded_at=NOW,
-        )  # fmt: skip
+        )
         for key, data in large_bucket.objects
         if key not in large_bucket.unrecorded
     )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from typing import Any
 
 import pytest
 
@@ -38,9 +40,8 @@ def certificate() -> TestCertificate:
     return TestCertificate.generate()
 
 
-def account_for(sink: SmtpSink, **overrides: object) -> SmtpAccount:
-    fields: dict[str, object] = {"host": "127.0.0.1", "port": sink.port, "security": "plain"}
-    return SmtpAccount(**(fields | overrides))  # type: ignore[arg-type]
+def account_for(sink: SmtpSink, **overrides: Any) -> SmtpAccount:
+    return dataclasses.replace(SmtpAccount("127.0.0.1", sink.port, "plain"), **overrides)
 
 
 def make_message(number: int = 1, attachments: tuple[Attachment, ...] = ()) -> bytes:

@@ -1,4 +1,6 @@
-"""Fixtures for sending tests: a mailbox on a real SMTP server, a document store, uploads.
+"""Sending scenarios: a mailbox on a real SMTP server, a document store, uploads, a drain.
+
+The fixtures are registered in tests/conftest.py for every suite.
 
 Each scenario runs on SQLite and PostgreSQL; the ones marked with the `store` fixture also
 run on the local folder and on S3 over HTTP (moto's server).
@@ -35,6 +37,8 @@ schema_version: 1
 carrier: {name: Transports Test}
 fallback_role: operations
 extra_fields: {trips: {contact_emails: true}}
+users:
+  - {username: alice, name: Alice Martin, email: alice@transports-test.example}
 mailboxes:
   - key: pod
     from: "Transports Test <pod@transports-test.example>"
@@ -182,7 +186,7 @@ def folder_store(tmp_path: Path) -> DocumentStore:
     return FolderStore(tmp_path / "documents")
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retries are due at once, so a test drives them without waiting."""
     monkeypatch.setenv("HAULFLOW_SEND_RETRY_BASE_SECONDS", "0")
@@ -190,12 +194,16 @@ def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def mailroom(session: Session, store: DocumentStore, smtp_sink: SmtpSink) -> Mailroom:
+def mailroom(
+    session: Session, store: DocumentStore, smtp_sink: SmtpSink, quick_retries: None
+) -> Mailroom:
     """A scenario on each database and each store."""
     return Mailroom(session, store, smtp_sink)
 
 
 @pytest.fixture
-def folder_mailroom(session: Session, folder_store: DocumentStore, smtp_sink: SmtpSink) -> Mailroom:
+def folder_mailroom(
+    session: Session, folder_store: DocumentStore, smtp_sink: SmtpSink, quick_retries: None
+) -> Mailroom:
     """A scenario on each database, with the folder store only."""
     return Mailroom(session, folder_store, smtp_sink)

@@ -1,0 +1,97 @@
+"""`haulflow communications ...`: the durable log of every e-mail sent, and its archive."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+from sqlmodel import col, select
+
+from cli.output import console
+from core.database import require_current_schema, session_scope
+from core.errors import ConflictError, NotFoundError
+from core.settings import get_settings
+from lifecycle.entities import find_entity_id, parse_entity_ref
+from models import Communication
+from storage.factory import open_document_store
+
+app = typer.Typer(help="The communication log: every e-mail sent.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_communications(
+    entity: Annotated[str, typer.Argument(metavar="ENTITY", help="order:REF, trip:REF, ...")],
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Every e-mail sent about an entity: when, to whom, what, and its archive."""
+    ref = parse_entity_ref(entity)
+    require_current_schema()
+    with session_scope() as session:
+        entity_id = find_entity_id(session=session, ref=ref)
+        rows = session.exec(
+            select(Communication)
+            .where(Communication.category == ref.category.value)
+            .where(Communication.entity_id == entity_id)
+            .order_by(col(Communication.sent_at))
+        ).all()
+    if json_output:
+        typer.echo(json.dumps([row.model_dump(mode="json") for row in rows], indent=2))
+        return
+    table = Table("id", "sent (UTC)", "to", "subject", "attachments", "by")
+    for row in rows:
+        table.add_row(
+            str(row.id)[:8],
+            f"{row.sent_at:%Y-%m-%d %H:%M}",
+            escape(", ".join(row.recipients)),
+            escape(row.subject),
+            escape(", ".join(str(a["filename"]) for a in row.attachments)),
+            escape(row.requested_by),
+        )
+    console.print(table)
+
+
+@app.command("download")
+def download(
+    communication_id: Annotated[
+        str, typer.Argument(metavar="ID", help="The communication id or its first 8 characters.")
+    ],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Where to write the .eml file.")
+    ] = None,
+) -> None:
+    """Write the archived e-mail, exactly as sent, after checking its sha256."""
+    require_current_schema()
+    prefix = communication_id.strip().lower()
+    with session_scope() as session:
+        matches = (
+            [
+                row
+                for row in session.exec(select(Communication)).all()
+                if str(row.id).startswith(prefix)
+            ]
+            if len(prefix) >= 8
+            else []
+        )
+    if len(matches) != 1:
+        what = "no communication" if not matches else "several communications match"
+        raise NotFoundError(
+            f"{what} '{communication_id}': give the id (8+ characters) from "
+            "`haulflow communications list ENTITY`"
+        )
+    row = matches[0]
+    if not row.archive_key:
+        raise NotFoundError(f"communication {row.id} has no archived copy")
+    data = open_document_store(get_settings()).get(row.archive_key)
+    if hashlib.sha256(data).hexdigest() != row.archive_sha256:
+        raise ConflictError(
+            f"the archive {row.archive_key} no longer matches the sha256 recorded when it was "
+            "sent: it was altered or replaced in the store"
+        )
+    target = output or Path(f"{row.id}.eml")
+    target.write_bytes(data)
+    console.print(f"wrote {escape(str(target))} ({len(data):,} bytes, sha256 verified)")

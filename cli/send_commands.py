@@ -1,0 +1,135 @@
+"""`haulflow tasks run` and `tasks resend`: send an email task by hand, or again on purpose."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.markup import escape
+
+from cli.output import console, stderr
+from core.database import require_current_schema, session_scope
+from core.errors import HaulflowError
+from core.settings import get_settings
+from delivery.resend import resend_task
+from delivery.runs import run_by_hand
+from delivery.sender import DeliveryReport, SentEmail
+from lifecycle.actions import find_tasks
+from lifecycle.entities import parse_entity_ref
+from storage.factory import open_document_store
+
+By = Annotated[
+    str | None,
+    typer.Option(
+        envvar="HAULFLOW_USER",
+        metavar="USERNAME",
+        show_envvar=True,
+        help="Username recorded as who asked for the send (a known, active user).",
+    ),
+]
+
+
+def register(app: typer.Typer) -> None:
+    """Add `run` and `resend` to the `tasks` command group."""
+    app.command("run")(run)
+    app.command("resend")(resend)
+
+
+def run(
+    task_key: Annotated[str, typer.Argument(metavar="TASK_KEY", help="The definition's key.")],
+    entities: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="[ENTITY]...", help="order:REF ...; or use --created-before."),
+    ] = None,
+    created_before: Annotated[
+        str | None,
+        typer.Option(
+            metavar="YYYY-MM-DD",
+            help="Every entity of the task's category created before this day (carrier's time).",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show who would receive what; send nothing.")
+    ] = False,
+    by: By = None,
+) -> None:
+    """Send an email task by hand, for entities created before the automation (seed 8).
+
+    Creates the task from the current definition where the entity has none, then sends.
+    A task already sent is left alone: running twice never sends twice.
+    """
+    if not dry_run and not by:
+        raise HaulflowError("say who runs the task: --by USERNAME, or set HAULFLOW_USER")
+    refs = [parse_entity_ref(entity) for entity in entities or []]
+    before = _parse_day(created_before) if created_before else None
+    require_current_schema()
+    result = run_by_hand(
+        key=task_key,
+        refs=refs,
+        created_before=before,
+        dry_run=dry_run,
+        by=by or "dry-run",
+        store=open_document_store(get_settings()),
+    )
+    if not result.items:
+        console.print("no entity matches: nothing to do")
+    for item in result.items:
+        console.print(f"{escape(item.entity)}: {escape(item.outcome)}")
+        for preview in item.previews:
+            attachments = ", ".join(preview.attachments) or "no attachment"
+            console.print(
+                f"  to {escape(', '.join(preview.recipients))} [{preview.language}] "
+                f"{escape(repr(preview.subject))}; {escape(attachments)}; {preview.size:,} bytes"
+            )
+    _print_report(result.report)
+    if result.report.failed or result.report.retrying or result.report.uncertain:
+        raise typer.Exit(1)
+
+
+def resend(
+    task_id: Annotated[str, typer.Argument(metavar="TASK_ID", help="The task id or its prefix.")],
+    to: Annotated[
+        str | None, typer.Option(metavar="ADDRESS", help="Send to this address instead.")
+    ] = None,
+    by: By = None,
+) -> None:
+    """Send a done task's e-mails again on purpose, recorded with who asked."""
+    if not by:
+        raise HaulflowError("say who asks for the resend: --by USERNAME, or set HAULFLOW_USER")
+    require_current_schema()
+    with session_scope() as session:
+        [task] = find_tasks(session=session, task_ids=[task_id])
+    sent = resend_task(task_id=task.id, store=open_document_store(get_settings()), by=by, to=to)
+    for email in sent:
+        _print_sent(email)
+
+
+def _parse_day(text: str) -> datetime:
+    try:
+        day = datetime.strptime(text, "%Y-%m-%d")
+    except ValueError:
+        raise HaulflowError(f"--created-before '{text}': write a day as YYYY-MM-DD") from None
+    return day.replace(tzinfo=ZoneInfo(get_settings().timezone))
+
+
+def _print_report(report: DeliveryReport) -> None:
+    for email in report.sent:
+        _print_sent(email)
+    for problem in report.retrying:
+        stderr.print(f"will retry {escape(problem.entity)}: {escape(problem.error)}")
+    for problem in report.failed:
+        stderr.print(f"[red]failed[/red] {escape(problem.entity)}: {escape(problem.error)}")
+    for problem in report.uncertain:
+        stderr.print(
+            f"[red]sent but not recorded[/red] {escape(problem.entity)}: {escape(problem.error)}"
+        )
+
+
+def _print_sent(email: SentEmail) -> None:
+    console.print(
+        f"sent {escape(email.entity)} to {escape(', '.join(email.recipients))}: "
+        f"{escape(repr(email.subject))}, {email.attachments} attachment(s), "
+        f"{escape(email.message_id)}"
+    )

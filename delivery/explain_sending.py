@@ -1,0 +1,243 @@
+"""The checks of `explain` about the e-mail itself: recipients, mailbox, sending, sent.
+
+The mailbox probe connects like `sender.open_mailbox` (EHLO, STARTTLS and login as the
+mailbox says, then QUIT) with a short timeout, and sends nothing. Its messages quote the
+server and name where the password is kept, never the password.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlmodel import col, select
+
+from core.errors import HaulflowError
+from core.secrets import PREFECT_BLOCK, read_secret
+from core.settings import get_settings
+from delivery.explain_checks import Facts, Findings
+from lifecycle.generation import read_fallback_role
+from lifecycle.recipients import Resolution, resolve_recipients
+from mail.smtp import SmtpAccount, open_smtp
+from models import Communication, Party, TaskStatus
+
+# Long enough for a relay across the internet to greet; short enough for a person waiting.
+PROBE_TIMEOUT_SECONDS = 5.0
+_UNSENT = (TaskStatus.SCHEDULED, TaskStatus.WAITING_FOR_DOCUMENTS, TaskStatus.OPEN)
+
+
+def check_recipients(facts: Facts, found: Findings) -> None:
+    """Who the e-mail goes to (frozen at creation, seed 5) and which roles nobody holds."""
+    intended_for: dict[str, Any] = facts.spec.get("intended_for", {})
+    if not any(intended_for.get(name) for name in ("roles", "trip_contacts", "addresses")):
+        found.add(
+            "recipients",
+            "problem",
+            f"{facts.key} is intended for nobody",
+            "set intended_for (roles, trip_contacts or addresses) and `haulflow config apply`",
+            blocks="will not send: intended for nobody",
+        )
+        return
+    now = _resolve_now(facts, intended_for)
+    task = facts.task
+    recipients = task.recipients if task is not None else now.recipients
+    if not recipients:
+        _no_recipient(facts, found, intended_for, now)
+        return
+    listed = ", ".join(f"{r['email']} ({r.get('source', '?')})" for r in recipients)
+    unmatched = _unmatched(now)
+    if unmatched:
+        found.add(
+            "recipients",
+            "info",
+            f"to {listed}; {unmatched}",
+            f"give {_parties(facts)} the role(s) (contacts page) if they should receive it",
+        )
+    else:
+        found.add("recipients", "ok", f"to {listed}")
+    if task is None or task.status not in (*_UNSENT, TaskStatus.READY):
+        return
+    frozen = {str(r["email"]) for r in task.recipients}
+    today = {str(r["email"]) for r in now.recipients}
+    if frozen != today:
+        found.add(
+            "contacts",
+            "info",
+            "today's contacts differ from those frozen when the task was created (seed 5): "
+            f"now {', '.join(sorted(today)) or 'nobody'}; the task keeps its recipients",
+            f"`haulflow tasks recalculate {facts.ref}` takes today's contacts",
+        )
+
+
+def _resolve_now(facts: Facts, intended_for: dict[str, Any]) -> Resolution:
+    fallback = read_fallback_role(session=facts.session, definitions=[facts.definition])
+    resolutions = resolve_recipients(
+        session=facts.session,
+        intended_for=intended_for,
+        snapshots=[facts.snapshot],
+        fallback_role=fallback,
+    )
+    return resolutions[facts.snapshot.id]
+
+
+def _unmatched(resolution: Resolution) -> str:
+    parts = []
+    if resolution.unmatched_roles:
+        parts.append("nobody holds the role(s) " + ", ".join(resolution.unmatched_roles))
+    if resolution.invalid_addresses:
+        parts.append("invalid addresses dropped: " + ", ".join(resolution.invalid_addresses))
+    return "; ".join(parts)
+
+
+def _no_recipient(
+    facts: Facts, found: Findings, intended_for: dict[str, Any], now: Resolution
+) -> None:
+    reasons = [_unmatched(now)] if _unmatched(now) else []
+    if intended_for.get("trip_contacts") and not facts.snapshot.trip_contact_emails:
+        reasons.append(f"{facts.label} has no trip contacts")
+    if now.recipients:
+        reasons.append(
+            "today's contacts would receive it: "
+            + ", ".join(str(r["email"]) for r in now.recipients)
+        )
+    steps = []
+    if now.unmatched_roles:
+        roles = ", ".join(now.unmatched_roles)
+        steps.append(f"give {_parties(facts)} the role {roles} (contacts page)")
+    elif intended_for.get("trip_contacts") and not now.recipients:
+        steps.append(f"add contact e-mails to the trip of {facts.label}")
+    steps.append(f"then {facts.run_command}")
+    found.add(
+        "recipients",
+        "problem",
+        "no recipient" + (": " + "; ".join(reasons) if reasons else ""),
+        ", ".join(steps),
+        blocks="will not send: no recipient"
+        + (f" (nobody holds {', '.join(now.unmatched_roles)})" if now.unmatched_roles else ""),
+    )
+
+
+def _parties(facts: Facts) -> str:
+    """`a contact of ACME (CUST-1)`, naming the parties whose contacts may be addressed."""
+    ids = list(facts.snapshot.party_ids)
+    if not ids:
+        return "a contact of the entity's party"
+    rows = facts.session.exec(
+        select(Party.name, Party.reference).where(col(Party.id).in_(ids))
+    ).all()
+    return "a contact of " + " or ".join(f"{name} ({reference})" for name, reference in rows)
+
+
+def check_mailbox(facts: Facts, found: Findings, *, probe: bool) -> None:
+    """The mailbox's password can be read and its relay answers (unless `probe` is off)."""
+    mailbox, task = facts.mailbox, facts.task
+    if mailbox is None or (
+        facts.finished and task is not None and task.status != TaskStatus.FAILED
+    ):
+        return
+    where = f"SMTP {mailbox.smtp_host}:{mailbox.smtp_port}"
+    secret = mailbox.password_secret
+    # A Prefect block is read over the network: not with --no-connect.
+    read_now = secret and (probe or not secret.strip().startswith(PREFECT_BLOCK))
+    password = None
+    try:
+        password = read_secret(secret) if secret and read_now else None
+    except HaulflowError as error:
+        found.add(
+            "mailbox",
+            "problem",
+            f"mailbox {mailbox.key}: {error}",
+            "the value is never shown; set it, then the next dispatch sends",
+            blocks=f"will not send: mailbox {mailbox.key} has no password",
+        )
+        return
+    if not probe:
+        found.add("mailbox", "skipped", f"{where} not tried (--no-connect)")
+        return
+    account = SmtpAccount(
+        host=mailbox.smtp_host,
+        port=mailbox.smtp_port,
+        security=mailbox.smtp_security,
+        username=mailbox.smtp_username,
+        password=password,
+        timeout=min(PROBE_TIMEOUT_SECONDS, get_settings().smtp_timeout_seconds),
+    )
+    try:
+        with open_smtp(account):
+            pass
+    except HaulflowError as error:
+        found.add(
+            "mailbox",
+            "problem",
+            f"mailbox {mailbox.key} unreachable: {error}",
+            "check the relay and the mailbox's smtp host, port, security and username; "
+            "temporary failures are retried by themselves",
+            blocks=f"mailbox {mailbox.key} unreachable: {error}",
+        )
+        return
+    login = f", logged in as {mailbox.smtp_username}" if mailbox.smtp_username else ""
+    found.add("mailbox", "ok", f"{where} answered ({mailbox.smtp_security}{login})")
+
+
+def check_sending(facts: Facts, found: Findings) -> None:
+    """Attempts, the next retry and the last SMTP error; a stuck claim; a failure."""
+    task = facts.task
+    if task is None:
+        return
+    if task.status == TaskStatus.FAILED:
+        attempts = f" after {task.attempts} attempt(s)" if task.attempts else ""
+        found.add(
+            "sending",
+            "problem",
+            f"failed{attempts}: {task.last_error or 'no reason recorded'}",
+            f"fix the cause, then {facts.run_command} tries again",
+        )
+        return
+    if task.status not in (TaskStatus.READY, TaskStatus.SENDING) or not task.attempts:
+        return
+    stale = facts.now - timedelta(seconds=get_settings().sending_timeout_seconds)
+    if task.status == TaskStatus.SENDING and task.updated_at < stale:
+        found.add(
+            "sending",
+            "problem",
+            f"sending since {facts.moment(task.updated_at)}: the sending run stopped",
+            "the sweep releases it by the definition's on_uncertain_delivery",
+            blocks="stuck in sending: the sweep releases it",
+        )
+    elif task.status == TaskStatus.SENDING:
+        since = facts.moment(task.updated_at)
+        found.add("sending", "info", f"being sent: attempt {task.attempts} since {since}")
+    elif task.last_error:
+        found.add(
+            "sending",
+            "problem",
+            f"attempt {task.attempts} failed: {task.last_error}; next attempt "
+            f"{facts.moment(task.next_attempt_at)}",
+            f"retried by itself up to {get_settings().send_max_attempts} attempts; "
+            "fix the cause the server names",
+            blocks=f"retrying: {task.last_error}",
+        )
+
+
+def check_sent(facts: Facts, found: Findings) -> None:
+    """The communication log of the task: what went out, when, to whom."""
+    task = facts.task
+    if task is None:
+        return
+    sent = facts.session.exec(
+        select(Communication)
+        .where(Communication.task_id == task.id)
+        .order_by(col(Communication.sent_at))
+    ).all()
+    if not sent:
+        if task.status == TaskStatus.DONE:
+            found.add("sent", "info", f"done by {task.completed_by or '?'}: no e-mail recorded")
+        return
+    lines = [
+        f"sent on {facts.moment(email.sent_at)} to {', '.join(email.recipients)} "
+        f"(Message-ID {email.message_id}, by {email.requested_by})"
+        for email in sent
+    ]
+    found.add("sent", "ok", "; ".join(lines))
+    last = sent[-1]
+    found.sent = f"sent on {facts.moment(last.sent_at)} to {', '.join(last.recipients)}"
