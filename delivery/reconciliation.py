@@ -16,7 +16,7 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
@@ -30,6 +30,7 @@ from ingestion.documents import (
 from models import Document, DocumentType, Order
 from storage.base import DocumentStore, ListedObject
 
+SETTLE_TIME = timedelta(minutes=2)
 PREFIX = "documents/"
 SOURCE = "reconciliation"
 # Bound on the keys a report carries: a bucket full of foreign files must not flood a log.
@@ -54,6 +55,8 @@ class ReconciliationReport:
     listed: int = 0
     recorded: int = 0
     already_recorded: int = 0
+    # Written moments ago: maybe an upload between its put and its commit; next sweep.
+    too_recent: int = 0
     unrecognized_count: int = 0
     unrecognized: list[str] = field(default_factory=list)
     reasons: dict[str, str] = field(default_factory=dict)
@@ -110,7 +113,10 @@ def reconcile_documents(
         report.listed += len(chunk)
         recorded = _recorded_keys(session, [listed.key for listed in chunk])
         report.already_recorded += len(recorded)
-        unrecorded = [listed for listed in chunk if listed.key not in recorded]
+        unrecorded = [
+            listed for listed in chunk if listed.key not in recorded and _settled(listed, now)
+        ]
+        report.too_recent += len(chunk) - len(recorded) - len(unrecorded)
         candidates = _known_order_candidates(session, _parse_keys(unrecorded, report), report)
         room = None if limit is None else limit - report.recorded
         checked = _check_contents(store, candidates, max_bytes, room, report)
@@ -118,6 +124,12 @@ def reconcile_documents(
         if limit is not None and report.recorded >= limit:
             break
     return report
+
+
+def _settled(listed: ListedObject, now: datetime) -> bool:
+    # An upload puts the object, then commits its row: leaving young objects to the next
+    # sweep keeps reconciliation from racing an upload for the same key.
+    return listed.modified_at is None or now - listed.modified_at >= SETTLE_TIME
 
 
 def _recorded_keys(session: Session, keys: list[str]) -> set[str]:

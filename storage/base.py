@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from core.errors import HaulflowError
@@ -20,10 +21,12 @@ class StoreError(HaulflowError):
 
 @dataclass(frozen=True)
 class ListedObject:
-    """One object seen by a listing: its key (without the store's prefix) and size."""
+    """One object seen by a listing: its key (without the store's prefix), size and age."""
 
     key: str
     size: int
+    # When it was last written, where the store says (compared by reconciliation only).
+    modified_at: datetime | None = field(default=None, compare=False)
 
 
 class DocumentStore(Protocol):

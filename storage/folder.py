@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 from storage.base import ListedObject, StoreError, check_key
@@ -55,5 +56,7 @@ class FolderStore:
             if path.is_file() and not path.name.startswith(".upload-"):
                 key = path.relative_to(self.root).as_posix()
                 if key.startswith(prefix):
-                    found.append(ListedObject(key, path.stat().st_size))
+                    stat = path.stat()
+                    modified = datetime.fromtimestamp(stat.st_mtime, UTC)
+                    found.append(ListedObject(key, stat.st_size, modified))
         yield from sorted(found, key=lambda listed: listed.key)

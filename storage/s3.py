@@ -60,6 +60,8 @@ class S3Store:
         try:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
                 for item in page.get("Contents", []):
-                    yield ListedObject(item["Key"][len(self.prefix) :], int(item["Size"]))
+                    yield ListedObject(
+                        item["Key"][len(self.prefix) :], int(item["Size"]), item.get("LastModified")
+                    )
         except (BotoCoreError, ClientError) as error:
             raise StoreError(f"cannot list {self.location}: {error}") from None

@@ -7,7 +7,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -264,3 +264,24 @@ def test_requests_grow_with_the_bucket_not_the_documents(
     # Per chunk of 500 listed keys: recorded keys, known orders, same content, one INSERT.
     assert len(statements) <= 4 * 5, statements
     assert documents(session) == 2500
+
+
+def test_an_object_written_moments_ago_waits_for_the_next_sweep(
+    session: Session, store: DocumentStore
+) -> None:
+    # An upload between its put and its commit must not race reconciliation for the key.
+    order = make_order(session)
+    put(store, key_for(order.id, PDF), PDF)
+
+    just_now = reconcile_documents(
+        session=session, store=store, now=datetime.now(UTC), max_bytes=MAX_BYTES
+    )
+    later = reconcile_documents(
+        session=session,
+        store=store,
+        now=datetime.now(UTC) + timedelta(minutes=3),
+        max_bytes=MAX_BYTES,
+    )
+
+    assert (just_now.listed, just_now.too_recent, just_now.recorded) == (1, 1, 0)
+    assert (later.too_recent, later.recorded) == (0, 1)
