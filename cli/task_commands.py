@@ -274,6 +274,14 @@ def _print_page(page: EntityTaskList, zone: ZoneInfo, now: datetime) -> None:
         console.print(f"  {task.short_id} {task.key}")
         for event in task.history:
             console.print(f"    {_history_line(event, zone)}")
+        for email in task.emails:
+            attached = ", ".join(email.attachments) or "no attachment"
+            console.print(
+                f"    e-mail {email.short_id} sent {_local(email.sent_at, zone)} to "
+                f"{escape(', '.join(email.recipients))}: {escape(repr(email.subject))} "
+                f"({escape(attached)}) by {escape(email.requested_by)}; "
+                f"`haulflow communications download {email.short_id}`"
+            )
 
 
 def _history_line(event: TaskHistoryLine, zone: ZoneInfo) -> str:

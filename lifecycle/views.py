@@ -16,6 +16,7 @@ from lifecycle.entities import ENTITY_MODELS, EntityRef, find_entity_id, in_chun
 from models import (
     FINISHED_STATUSES,
     Category,
+    Communication,
     StatusChange,
     Task,
     TaskDefinition,
@@ -113,6 +114,21 @@ class StatusLine:
 
 
 @dataclass(frozen=True)
+class EmailLine:
+    """One e-mail the task sent, from the communication log."""
+
+    id: uuid.UUID
+    short_id: str
+    sent_at: datetime
+    recipients: tuple[str, ...]
+    subject: str
+    attachments: tuple[str, ...]
+    requested_by: str
+    message_id: str
+    archive_sha256: str | None
+
+
+@dataclass(frozen=True)
 class TaskView:
     """One task of the entity, with its definition's name and its whole history."""
 
@@ -134,6 +150,7 @@ class TaskView:
     recipients: int
     created_at: datetime
     history: tuple[TaskHistoryLine, ...]
+    emails: tuple[EmailLine, ...] = ()
 
     def is_overdue(self, now: datetime) -> bool:
         """Due before `now` and not finished."""
@@ -178,6 +195,7 @@ def entity_tasks(*, session: Session, ref: EntityRef) -> EntityTaskList:
     )
     rows = session.exec(statement).all()
     history = load_task_history(session=session, task_ids=[task.id for task, _ in rows])
+    emails = load_task_emails(session=session, task_ids=[task.id for task, _ in rows])
     changes = session.exec(
         select(StatusChange)
         .where(StatusChange.category == category, StatusChange.entity_id == entity_id)
@@ -190,7 +208,8 @@ def entity_tasks(*, session: Session, ref: EntityRef) -> EntityTaskList:
             for change in changes
         ),
         tasks=tuple(
-            _task_view(task, definition, history.get(task.id, ())) for task, definition in rows
+            _task_view(task, definition, history.get(task.id, ()), emails.get(task.id, ()))
+            for task, definition in rows
         ),
     )
 
@@ -214,8 +233,39 @@ def load_task_history(
     return {task_id: tuple(task_lines) for task_id, task_lines in lines.items()}
 
 
+def load_task_emails(
+    *, session: Session, task_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[EmailLine, ...]]:
+    """The communication-log rows of many tasks, oldest first, one query per chunk."""
+    lines: dict[uuid.UUID, list[EmailLine]] = defaultdict(list)
+    for chunk in in_chunks(task_ids):
+        statement = (
+            select(Communication)
+            .where(col(Communication.task_id).in_(chunk))
+            .order_by(col(Communication.sent_at), col(Communication.id))
+        )
+        for row in session.exec(statement):
+            lines[row.task_id].append(
+                EmailLine(
+                    id=row.id,
+                    short_id=short_id(row.id),
+                    sent_at=row.sent_at,
+                    recipients=tuple(row.recipients),
+                    subject=row.subject,
+                    attachments=tuple(str(a["filename"]) for a in row.attachments),
+                    requested_by=row.requested_by,
+                    message_id=row.message_id,
+                    archive_sha256=row.archive_sha256,
+                )
+            )
+    return {task_id: tuple(task_lines) for task_id, task_lines in lines.items()}
+
+
 def _task_view(
-    task: Task, definition: TaskDefinition, history: tuple[TaskHistoryLine, ...]
+    task: Task,
+    definition: TaskDefinition,
+    history: tuple[TaskHistoryLine, ...],
+    emails: tuple[EmailLine, ...],
 ) -> TaskView:
     return TaskView(
         id=task.id,
@@ -236,4 +286,5 @@ def _task_view(
         recipients=len(task.recipients),
         created_at=task.created_at,
         history=history,
+        emails=emails,
     )

@@ -54,6 +54,9 @@ def test_a_hand_run_on_an_older_order_sends_once(
     assert first.returncode == 0, first.stderr
     assert "created and queued" in first.stdout and "sent order:ORD-OLD" in first.stdout
     assert "already sent" in second.stdout
+    page = run_cli("tasks", "list", older_order)
+    assert "e-mail" in page.stdout and "pod@customer.example" in page.stdout
+    assert "communications download" in page.stdout
     [received] = sink.received
     assert received.rcpt_tos == ("pod@customer.example",)
     session.expire_all()
