@@ -117,3 +117,11 @@ def test_unbounded_output_is_stopped_and_reported() -> None:
         len(render_template("{% for a in range(49999) %}xxxxxxxxxx{% endfor %}", {}, html=False))
         == 499_990
     )
+
+
+@pytest.mark.parametrize(
+    "source", ["{{ order.customer_id }}", "{{ order.metadata.tables }}", "{{ order.__table__ }}"]
+)
+def test_orm_attributes_are_not_in_the_context(source: str) -> None:
+    # The context is plain data: what an ORM row would offer is simply not there.
+    assert template_problem(source, context("order"), html=False) is not None
