@@ -1,33 +1,32 @@
-"""The checks of `explain` up to the documents: execution, e-mail set-up, pauses, schedule.
+"""The checklist of `explain`: its verdicts, what checks read, and the first two checks.
 
-Each check reads `Facts` and adds a `Check` to `Findings`; one that stops the e-mail also
-names the reason (`blocks`), and the first such reason becomes the conclusion. The rest of
-the checks (recipients, mailbox, sending, sent) are in `explain_sending`.
+Each check reads the facts and adds a `Check` to `Findings`; one that stops the e-mail also
+names the reason (`blocks`), and the first such reason becomes the conclusion. Here: the
+definition (in the current configuration? of this category?) and the task (or why there is
+none); `explain_readiness` and `explain_sending` hold the rest.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from delivery.claims import paused_definition_keys
-from lifecycle.entities import EntityRef, EntitySnapshot
-from lifecycle.schedules import format_moment, trigger_of
+from lifecycle.conditions import matches
+from lifecycle.entities import ENTITY_MODELS, EntityRef, EntitySnapshot
+from lifecycle.generation import active_definitions
+from lifecycle.schedules import format_moment
 from models import (
     FINISHED_STATUSES,
-    Category,
-    Document,
-    Execution,
+    ConfigVersion,
     Mailbox,
-    Order,
     Task,
     TaskDefinition,
     TaskStatus,
-    TripOrder,
 )
 
 Verdict = Literal["ok", "problem", "waiting", "info", "skipped"]
@@ -106,203 +105,179 @@ class Facts:
         return format_moment(value, self.snapshot.timezone)
 
 
-def check_execution(facts: Facts, found: Findings) -> None:
-    """Automatic tasks send by themselves; manual ones wait for a person; skip never runs."""
-    execution = facts.definition.execution
-    if execution == Execution.AUTOMATIC:
-        found.add("execution", "ok", "automatic: sends by itself once due")
-    elif execution == Execution.MANUAL:
+def check_definition(
+    session: Session, key: str, ref: EntityRef, task: Task | None, found: Findings
+) -> TaskDefinition | None:
+    """The definition the other checks read (the task's own, else the current), or None."""
+    latest = session.exec(select(sa.func.max(ConfigVersion.id))).one()
+    if latest is None:
         found.add(
-            "execution",
+            "definition",
             "problem",
-            "manual mode: never sends by itself",
-            f"a person marks it done, or {facts.run_command} sends it; to automate new "
-            "entities, set execution: automatic and `haulflow config apply`",
-            blocks="will not send: manual mode",
+            "no configuration applied yet",
+            "`haulflow config apply FILE`",
+            blocks="will not send: no configuration applied",
+        )
+        return None
+    category = ref.category.value
+    current = next(
+        (d for d in active_definitions(session=session, category=ref.category) if d.key == key),
+        None,
+    )
+    own = session.get(TaskDefinition, task.definition_id) if task is not None else None
+    if current is not None:
+        found.add("definition", "ok", f"{key} ({current.name}): {category} task, version {latest}")
+        return own or current
+    if own is not None:
+        found.add(
+            "definition",
+            "info",
+            f"{key} is not among the {category} tasks of the current configuration (version "
+            f"{latest}); the task follows version {own.config_version_id}, when it was created",
+        )
+        return own
+    history = session.exec(
+        select(TaskDefinition)
+        .where(TaskDefinition.key == key)
+        .order_by(col(TaskDefinition.config_version_id).desc())
+    ).all()
+    if history and history[0].config_version_id == latest:
+        other = history[0].category
+        found.add(
+            "definition",
+            "problem",
+            f"{key} is a {other} task, not a {category} task",
+            f"name a {other}: `haulflow explain {key} {other}:REFERENCE`",
+            blocks=f"will not send: {key} is a {other} task",
+        )
+    elif history:
+        found.add(
+            "definition",
+            "problem",
+            f"{key} was in configuration version {history[0].config_version_id}, not in the "
+            f"current one ({latest})",
+            "add it back to the configuration file and `haulflow config apply FILE`",
+            blocks=f"will not send: {key} is no longer configured",
         )
     else:
         found.add(
-            "execution",
-            "skipped",
-            "execution skip: the task is created skipped and never sends",
-            f"{facts.run_command} sends this one; set execution: automatic and "
-            "`haulflow config apply` for new entities",
-            blocks="will not send: execution skip",
-        )
-
-
-def check_email(facts: Facts, found: Findings) -> None:
-    """The definition names a mailbox that exists and has an e-mail to send."""
-    definition, key = facts.definition, facts.key
-    missing = [
-        name
-        for name, present in (
-            ("mailbox", definition.mailbox_key),
-            ("email", facts.spec.get("email")),
-        )
-        if not present
-    ]
-    if missing:
-        found.add(
-            "e-mail",
+            "definition",
             "problem",
-            f"{key} has no {' and no '.join(missing)}: it sends no e-mail (a to-do for a person)",
-            f"add {' and '.join(f'{name}:' for name in missing)} to {key} and "
-            "`haulflow config apply`",
-            blocks="will not send: no e-mail configured",
+            f"no task definition {key} in any configuration",
+            "`haulflow config show` lists the keys",
+            blocks=f"will not send: no task definition {key}",
         )
-        return
-    if facts.mailbox is None:
+    return None
+
+
+def check_task(
+    session: Session,
+    task: Task,
+    definition: TaskDefinition,
+    ref: EntityRef,
+    snapshot: EntitySnapshot,
+    found: Findings,
+) -> None:
+    """The task exists: when it was created, from which version, and its status."""
+    created = format_moment(task.created_at, snapshot.timezone)
+    detail = (
+        f"task {task.id.hex[:8]} created {created} from configuration version "
+        f"{definition.config_version_id}; status {task.status}"
+    )
+    latest = session.exec(select(sa.func.max(ConfigVersion.id))).one()
+    # Recalculation leaves finished tasks and one being sent alone: no point suggesting it.
+    settled = task.status in FINISHED_STATUSES or task.status == TaskStatus.SENDING
+    if latest != definition.config_version_id and not settled:
         found.add(
-            "e-mail",
-            "problem",
-            f"mailbox {definition.mailbox_key} does not exist",
-            "add it under mailboxes: and `haulflow config apply`",
-            blocks=f"will not send: mailbox {definition.mailbox_key} does not exist",
+            "task",
+            "info",
+            f"{detail}; later versions do not change it (seed 5)",
+            f"`haulflow tasks recalculate {ref}` applies version {latest} to it",
         )
-        return
-    languages = ", ".join(facts.spec["email"].get("languages", {})) or "-"
-    found.add(
-        "e-mail",
-        "ok",
-        f"mailbox {facts.mailbox.key} (from {facts.mailbox.from_address}); e-mail in {languages}",
-    )
+    else:
+        found.add("task", "ok", detail)
 
 
-def check_paused(facts: Facts, found: Findings) -> None:
-    """A paused definition (latest version) or mailbox holds its tasks."""
-    paused = []
-    if facts.key in paused_definition_keys(session=facts.session):
-        paused.append(f"task {facts.key}")
-    if facts.mailbox is not None and facts.mailbox.paused:
-        paused.append(f"mailbox {facts.mailbox.key}")
-    if not paused:
-        found.add("paused", "ok", "neither the task nor its mailbox is paused")
-        return
-    what = " and ".join(paused)
-    found.add(
-        "paused",
-        "waiting",
-        f"{what} {'is' if len(paused) == 1 else 'are'} paused: the task waits, nothing is lost",
-        f"set paused: false on {what} and `haulflow config apply`",
-        blocks=f"waiting: {what} paused",
-    )
-
-
-def check_schedule(facts: Facts, found: Findings) -> None:
-    """Where the task stands in time: scheduled, waiting, due, or finished."""
-    task = facts.task
-    if task is None:
-        return
-    status, due = task.status, facts.moment(task.due_at)
-    if status == TaskStatus.SCHEDULED and task.due_at is not None:
-        if task.due_at > facts.now:
-            found.add("schedule", "waiting", f"scheduled: due {due}", blocks=f"scheduled for {due}")
-        else:
-            found.add(
-                "schedule",
-                "waiting",
-                f"due since {due}: the next sweep makes it ready",
-                blocks="due: waiting for the next sweep",
-            )
-    elif status == TaskStatus.SCHEDULED:
-        found.add("schedule", "waiting", *_unknown_moment(facts))
-    elif status == TaskStatus.WAITING_FOR_DOCUMENTS:
-        found.add("schedule", "waiting", "waiting for its required documents")
-    elif status == TaskStatus.OPEN and facts.definition.execution == Execution.AUTOMATIC:
+def check_missing_task(
+    session: Session, key: str, ref: EntityRef, snapshot: EntitySnapshot, found: Findings
+) -> None:
+    """No task: say why, from the entity's status, its generation and the versions of `key`."""
+    label = f"{ref.category.value} {ref.reference}"
+    run = f"`haulflow tasks run {key} {ref}`"
+    if snapshot.status == "cancelled":
         found.add(
-            "schedule",
-            "problem",
-            "open: held for a person (an uncertain delivery, or set open by hand)",
-            f"check the mailbox's sent items, then `haulflow tasks done {task.id}` or "
-            f"`haulflow tasks resend {task.id}`",
-            blocks="held for a person",
+            "task",
+            "info",
+            f"no task: {label} is cancelled, and a cancelled entity gets none",
+            blocks=f"will not send: {label} is cancelled",
         )
-    elif status == TaskStatus.OPEN:
-        found.add("schedule", "info", f"open since {due}: for a person")
-    elif status in (TaskStatus.READY, TaskStatus.SENDING):
-        found.add("schedule", "ok", f"due since {due}")
-    elif status in FINISHED_STATUSES:
-        by = task.completed_by or "?"
-        verdict: Verdict = "ok" if status == TaskStatus.DONE else "info"
-        found.add("schedule", verdict, f"{status} on {facts.moment(task.completed_at)} by {by}")
-
-
-def _unknown_moment(facts: Facts) -> tuple[str, str | None]:
-    """Detail and action of a scheduled task whose moment is not known yet."""
-    schedule = facts.spec.get("schedule", {})
-    if trigger_of(facts.spec) == "status":
-        target = schedule.get("status", "?")
-        detail = f"waits until {facts.label} reaches status {target} (now {facts.snapshot.status})"
-        return detail, None
-    field_name = schedule.get("date", "?")
-    return f"waits for {facts.label}'s {field_name}, not set", f"set {field_name} on the entity"
-
-
-def check_documents(facts: Facts, found: Findings) -> None:
-    """Every required document type is recorded (for a trip: for every order it carries)."""
-    required = list(facts.spec.get("required_documents", ()))
-    if not required or facts.finished:
         return
-    if facts.ref.category is Category.TRIP:
-        missing_by_order = _trip_missing(facts.session, facts.snapshot, required)
-        if not missing_by_order:
-            found.add("documents", "ok", f"recorded for every order: {', '.join(required)}")
-            return
-        if missing_by_order == {"": required}:
-            detail = f"{facts.label} carries no order, so no {', '.join(required)} can be recorded"
-            found.add("documents", "waiting", detail, blocks=f"waiting for {', '.join(required)}")
-            return
-        wanted = sorted({kind for kinds in missing_by_order.values() for kind in kinds})
-        detail = "missing: " + "; ".join(
-            f"{reference} {', '.join(kinds)}" for reference, kinds in missing_by_order.items()
+    generated_at = _generated_at(session, ref, snapshot)
+    if generated_at is None:
+        found.add(
+            "task",
+            "waiting",
+            "no task yet: generation pending; the sweep or `haulflow import` generates it",
+            blocks="waiting for task generation",
         )
-        uploads = [
-            _upload(f"order:{reference}", kind)
-            for reference, kinds in missing_by_order.items()
-            for kind in kinds
-        ]
-        action = "upload with " + "; ".join(uploads)
-        found.add("documents", "waiting", detail, action, blocks=_waiting_for(wanted))
         return
-    missing = [kind for kind in required if kind not in facts.snapshot.document_types]
-    if not missing:
-        found.add("documents", "ok", f"recorded: {', '.join(required)}")
-        return
-    recorded = ", ".join(sorted(facts.snapshot.document_types)) or "none"
-    found.add(
-        "documents",
-        "waiting",
-        f"missing: {', '.join(missing)} (recorded: {recorded})",
-        "upload with " + "; ".join(_upload(str(facts.ref), kind) for kind in missing),
-        blocks=_waiting_for(missing),
-    )
-
-
-def _upload(entity: str, kind: str) -> str:
-    return f"`haulflow documents upload {entity} {kind} FILE`"
-
-
-def _waiting_for(kinds: list[str]) -> str:
-    return f"waiting for {' and '.join(kinds)}"
-
-
-def _trip_missing(
-    session: Session, snapshot: EntitySnapshot, required: list[str]
-) -> dict[str, list[str]]:
-    """Per order reference of the trip, the required types not recorded; `{"": all}` if none."""
-    rows = session.exec(
-        select(Order.reference, Document.type)
-        .select_from(TripOrder)
-        .join(Order, col(Order.id) == TripOrder.order_id)
-        .outerjoin(Document, col(Document.order_id) == TripOrder.order_id)
-        .where(TripOrder.trip_id == snapshot.id)
-        .order_by(col(Order.reference))
+    zone = snapshot.timezone
+    generated = format_moment(generated_at, zone)
+    in_force = session.exec(
+        select(sa.func.max(ConfigVersion.id)).where(col(ConfigVersion.applied_at) <= generated_at)
+    ).one()
+    versions = session.exec(
+        select(TaskDefinition, ConfigVersion.applied_at)
+        .join(ConfigVersion, col(ConfigVersion.id) == TaskDefinition.config_version_id)
+        .where(TaskDefinition.key == key, TaskDefinition.category == ref.category.value)
+        .order_by(col(TaskDefinition.config_version_id))
     ).all()
-    if not rows:
-        return {"": required}
-    recorded: dict[str, set[str]] = defaultdict(set)
-    for reference, kind in rows:
-        recorded[reference].update([kind] if kind else [])
-    missing = {ref: [k for k in required if k not in kinds] for ref, kinds in recorded.items()}
-    return {reference: kinds for reference, kinds in missing.items() if kinds}
+    decided = next((d for d, _ in versions if d.config_version_id == in_force), None)
+    if decided is None:
+        first, applied_at = versions[0] if versions else (None, None)
+        if first is not None and applied_at is not None and applied_at > generated_at:
+            detail = (
+                f"no task: {label} was created {format_moment(snapshot.created_at, zone)} "
+                f"(tasks generated {generated}), before the automation (seed 5): {key} "
+                f"arrived in configuration version {first.config_version_id} on "
+                f"{format_moment(applied_at, zone)}"
+            )
+            blocks = "will not send by itself: created before the automation"
+        else:
+            detail = (
+                f"no task: {key} was not in configuration version {in_force}, in force when "
+                f"{label}'s tasks were generated ({generated})"
+            )
+            blocks = f"will not send by itself: {key} was not configured at generation"
+        found.add("task", "problem", detail, f"{run} sends it once", blocks=blocks)
+    elif not decided.auto_generate:
+        found.add(
+            "task",
+            "problem",
+            f"no task: auto_generate is off for {key} (configuration version {in_force})",
+            f"{run} creates and sends it",
+            blocks="will not send: auto_generate is off",
+        )
+    elif not matches(decided.spec.get("conditions"), snapshot.fields, timezone=zone):
+        conditions = json.dumps(decided.spec.get("conditions"), ensure_ascii=False)
+        found.add(
+            "task",
+            "info",
+            f"no task: {key}'s creation conditions do not match {label}: {conditions}",
+            f"if it should have one, {run}",
+            blocks="will not send: the creation conditions do not match",
+        )
+    else:
+        found.add(
+            "task",
+            "problem",
+            f"no task, although {key} applied when {label}'s tasks were generated "
+            f"({generated}); its data may have changed since",
+            f"`haulflow tasks recalculate {ref}` adds it",
+            blocks="will not send: no task",
+        )
+
+
+def _generated_at(session: Session, ref: EntityRef, snapshot: EntitySnapshot) -> datetime | None:
+    model = ENTITY_MODELS[ref.category]
+    return session.exec(select(model.tasks_generated_at).where(model.id == snapshot.id)).one()

@@ -45,16 +45,17 @@ def check_recipients(facts: Facts, found: Findings) -> None:
         _no_recipient(facts, found, intended_for, now)
         return
     listed = ", ".join(f"{r['email']} ({r.get('source', '?')})" for r in recipients)
+    to = "to" if task is not None else "a run would send to"
     unmatched = _unmatched(now)
     if unmatched:
-        found.add(
-            "recipients",
-            "info",
-            f"to {listed}; {unmatched}",
-            f"give {_parties(facts)} the role(s) (contacts page) if they should receive it",
-        )
+        if now.unmatched_roles:
+            roles = ", ".join(now.unmatched_roles)
+            action = f"if they should receive it, give {_parties(facts)} the role {roles}"
+        else:
+            action = "correct the addresses (intended_for.addresses, or the trip contacts)"
+        found.add("recipients", "info", f"{to} {listed}; {unmatched}", action)
     else:
-        found.add("recipients", "ok", f"to {listed}")
+        found.add("recipients", "ok", f"{to} {listed}")
     if task is None or task.status not in (*_UNSENT, TaskStatus.READY):
         return
     frozen = {str(r["email"]) for r in task.recipients}
@@ -96,24 +97,25 @@ def _no_recipient(
     if intended_for.get("trip_contacts") and not facts.snapshot.trip_contact_emails:
         reasons.append(f"{facts.label} has no trip contacts")
     if now.recipients:
-        reasons.append(
-            "today's contacts would receive it: "
-            + ", ".join(str(r["email"]) for r in now.recipients)
-        )
-    steps = []
-    if now.unmatched_roles:
+        today = ", ".join(str(r["email"]) for r in now.recipients)
+        reasons.append(f"today's contacts would receive it: {today}")
+    if now.recipients:
+        action = f"{facts.run_command} sends it to today's contacts"
+    elif now.unmatched_roles:
         roles = ", ".join(now.unmatched_roles)
-        steps.append(f"give {_parties(facts)} the role {roles} (contacts page)")
-    elif intended_for.get("trip_contacts") and not now.recipients:
-        steps.append(f"add contact e-mails to the trip of {facts.label}")
-    steps.append(f"then {facts.run_command}")
+        action = (
+            f"give {_parties(facts)} the role {roles} (contacts page), then {facts.run_command}"
+        )
+    else:
+        action = f"add contact e-mails to the trip of {facts.label}, then {facts.run_command}"
+    outcome = "will fail" if facts.task is not None else "will not send"
+    held = f" (nobody holds {', '.join(now.unmatched_roles)})" if now.unmatched_roles else ""
     found.add(
         "recipients",
         "problem",
         "no recipient" + (": " + "; ".join(reasons) if reasons else ""),
-        ", ".join(steps),
-        blocks="will not send: no recipient"
-        + (f" (nobody holds {', '.join(now.unmatched_roles)})" if now.unmatched_roles else ""),
+        action,
+        blocks=f"{outcome}: no recipient{held}",
     )
 
 
@@ -138,16 +140,17 @@ def check_mailbox(facts: Facts, found: Findings, *, probe: bool) -> None:
     where = f"SMTP {mailbox.smtp_host}:{mailbox.smtp_port}"
     secret = mailbox.password_secret
     # A Prefect block is read over the network: not with --no-connect.
-    read_now = secret and (probe or not secret.strip().startswith(PREFECT_BLOCK))
+    offline = not probe and secret is not None and secret.strip().startswith(PREFECT_BLOCK)
     password = None
     try:
-        password = read_secret(secret) if secret and read_now else None
+        if secret and not offline:
+            password = read_secret(secret)
     except HaulflowError as error:
         found.add(
             "mailbox",
             "problem",
             f"mailbox {mailbox.key}: {error}",
-            "the value is never shown; set it, then the next dispatch sends",
+            "set it (explain never shows the value); the next dispatch then sends",
             blocks=f"will not send: mailbox {mailbox.key} has no password",
         )
         return
