@@ -27,7 +27,13 @@ from sqlmodel import Session
 
 from core.errors import HaulflowError
 from core.settings import get_settings
-from delivery.context import build_context, carried_orders, latest_documents, party_fields
+from delivery.context import (
+    build_context,
+    carried_orders,
+    carrier_name,
+    latest_documents,
+    party_fields,
+)
 from lifecycle.entities import EntitySnapshot, load_snapshots
 from mail.compose import Attachment, OutgoingEmail, build_message, make_message_id
 from models import Category, Document, Mailbox, Task, TaskDefinition
@@ -68,6 +74,32 @@ class _Audience:
     party_id: uuid.UUID | None
     recipients: list[dict[str, Any]]
     orders: list[EntitySnapshot]
+
+
+def compose_task(
+    *,
+    session: Session,
+    store: DocumentStore,
+    task: Task,
+    now: datetime,
+    resend: Resend | None = None,
+) -> tuple[TaskDefinition, Mailbox, list[PlannedEmail]]:
+    """The task's definition (its own version), its mailbox, and its messages."""
+    definition = session.get_one(TaskDefinition, task.definition_id)
+    if not definition.mailbox_key:
+        raise ComposeError(f"{definition.key} has no mailbox configured (mailbox: in the file)")
+    mailbox = session.get_one(Mailbox, definition.mailbox_key)
+    emails = compose_task_emails(
+        session=session,
+        store=store,
+        task=task,
+        definition=definition,
+        mailbox=mailbox,
+        carrier_name=carrier_name(session, definition),
+        now=now,
+        resend=resend,
+    )
+    return definition, mailbox, emails
 
 
 def compose_task_emails(

@@ -24,8 +24,7 @@ from sqlmodel import Session, col, select
 
 from core.errors import ConflictError, NotFoundError
 from core.settings import get_settings
-from delivery.compose import ComposeError, compose_task_emails
-from delivery.context import carrier_name
+from delivery.compose import ComposeError, compose_task
 from lifecycle.entities import (
     ENTITY_MODELS,
     EntityRef,
@@ -36,7 +35,7 @@ from lifecycle.entities import (
 from lifecycle.generation import active_definitions, build_task, insert_tasks, read_fallback_role
 from lifecycle.history import record_transition
 from lifecycle.recipients import Resolution, resolve_recipients
-from models import Category, Mailbox, Task, TaskDefinition, TaskStatus
+from models import Category, Task, TaskDefinition, TaskStatus
 from storage.base import DocumentStore
 
 
@@ -240,17 +239,9 @@ class _Run:
         task.completed_at = task.completed_by = None
 
     def _preview(self, snapshot: EntitySnapshot, task: Task, label: str) -> RunItem:
-        mailbox = self.session.get_one(Mailbox, self.definition.mailbox_key)
-        definition = self.session.get_one(TaskDefinition, task.definition_id)
         try:
-            emails = compose_task_emails(
-                session=self.session,
-                store=self.store,
-                task=task,
-                definition=definition,
-                mailbox=mailbox,
-                carrier_name=carrier_name(self.session, definition),
-                now=self.now,
+            _, mailbox, emails = compose_task(
+                session=self.session, store=self.store, task=task, now=self.now
             )
         except ComposeError as error:
             return RunItem(label, f"would fail: {error}", task.id if task.id else None)

@@ -14,14 +14,13 @@ from datetime import datetime
 
 from core.database import session_scope
 from core.errors import ConflictError, HaulflowError
-from delivery.compose import Resend, compose_task_emails
-from delivery.context import carrier_name
+from delivery.compose import Resend, compose_task
 from delivery.record import record_sent, task_communications
-from delivery.sender import SentEmail, SmtpOpener, open_mailbox
+from delivery.sender import SentEmail, SmtpOpener, entity_label, open_mailbox
 from lifecycle.actions import require_active_user
 from lifecycle.history import record_note
 from lifecycle.recipients import normalize_address
-from models import Mailbox, Task, TaskDefinition, TaskStatus, utcnow
+from models import Task, TaskStatus, utcnow
 from storage.base import DocumentStore
 
 
@@ -48,20 +47,15 @@ def resend_task(
                 f"task {task.id} is {task.status}, not done: `haulflow tasks run` sends it "
                 "the first time"
             )
-        definition = session.get_one(TaskDefinition, task.definition_id)
-        mailbox = session.get_one(Mailbox, definition.mailbox_key)
         previous = len(task_communications(session=session, task_id=task.id))
-        emails = compose_task_emails(
+        definition, mailbox, emails = compose_task(
             session=session,
             store=store,
             task=task,
-            definition=definition,
-            mailbox=mailbox,
-            carrier_name=carrier_name(session, definition),
             now=now(),
             resend=Resend(tag=f"resend-{previous}", to=address),
         )
-        entity = str(task.entity_id)
+        entity = entity_label(session, task)
     sent: list[SentEmail] = []
     with open_connection(mailbox) as connection:
         for email in emails:
@@ -83,17 +77,7 @@ def resend_task(
                 )
                 note = f"resent {email.message_id} to {', '.join(email.recipients)}"
                 record_note(session=session, task=task, by=by, now=now(), note=note)
-            sent.append(
-                SentEmail(
-                    task_id,
-                    entity,
-                    definition.key,
-                    email.recipients,
-                    email.subject,
-                    email.message_id,
-                    len(email.attachments),
-                )
-            )
+            sent.append(SentEmail.of(email, task_id=task_id, entity=entity, key=definition.key))
     if not sent:
         raise HaulflowError(f"task {task_id} has nothing to resend")
     return sent

@@ -24,8 +24,7 @@ from core.errors import HaulflowError
 from core.secrets import read_secret
 from core.settings import get_settings
 from delivery.claims import complete_task, fail_task, postpone_task
-from delivery.compose import ComposeError, PlannedEmail, compose_task_emails
-from delivery.context import carrier_name
+from delivery.compose import ComposeError, PlannedEmail, compose_task
 from delivery.record import record_sent, sent_message_ids
 from lifecycle.entities import ENTITY_MODELS
 from mail.smtp import PermanentSendError, SmtpAccount, SmtpConnection, open_smtp
@@ -48,6 +47,19 @@ class SentEmail:
     subject: str
     message_id: str
     attachments: int
+
+    @classmethod
+    def of(cls, email: PlannedEmail, *, task_id: uuid.UUID, entity: str, key: str) -> SentEmail:
+        """The summary of a planned message the server accepted."""
+        return cls(
+            task_id,
+            entity,
+            key,
+            email.recipients,
+            email.subject,
+            email.message_id,
+            len(email.attachments),
+        )
 
 
 @dataclass(frozen=True)
@@ -129,11 +141,12 @@ def deliver_tasks(
                     _deliver(job, connection, store, report, by, flow_run_id, now)
                     pending.pop(0)
         except HaulflowError as error:
-            # The relay could not be reached or logged into, or its secret is missing:
-            # every task of this mailbox not yet handled waits for a later attempt.
-            permanent = isinstance(error, PermanentSendError)
+            # The relay could not be reached or refused the login, or its secret is missing:
+            # a mailbox problem, not the tasks'. They wait (with backoff, up to the last
+            # attempt) rather than hundreds failing at once for one wrong password.
             for job in pending:
-                _settle(job, str(error), permanent, report, by, flow_run_id, now)
+                reason = f"mailbox {mailbox_key}: {error}"
+                _settle(job, reason, False, report, by, flow_run_id, now)
     return report
 
 
@@ -148,7 +161,7 @@ def _load_jobs(task_ids: list[uuid.UUID]) -> list[_Job]:
         return [
             _Job(
                 task.id,
-                _entity_label(session, task),
+                entity_label(session, task),
                 definition.key,
                 definition.mailbox_key or "",
             )
@@ -156,7 +169,8 @@ def _load_jobs(task_ids: list[uuid.UUID]) -> list[_Job]:
         ]
 
 
-def _entity_label(session: Session, task: Task) -> str:
+def entity_label(session: Session, task: Task) -> str:
+    """`order:ORD-1001`, the entity of a task as people write it."""
     model = ENTITY_MODELS[Category(task.category)]
     entity = session.get(model, task.entity_id)
     return f"{task.category}:{entity.reference if entity else task.entity_id}"
@@ -173,16 +187,8 @@ def _deliver(
 ) -> None:
     try:
         with session_scope() as session:
-            task, definition, mailbox = _load(session, job.task_id)
-            emails = compose_task_emails(
-                session=session,
-                store=store,
-                task=task,
-                definition=definition,
-                mailbox=mailbox,
-                carrier_name=carrier_name(session, definition),
-                now=now(),
-            )
+            task = session.get_one(Task, job.task_id)
+            _, _, emails = compose_task(session=session, store=store, task=task, now=now())
             already = sent_message_ids(session=session, task_id=task.id)
     except ComposeError as error:
         _settle(job, str(error), True, report, by, flow_run_id, now)
@@ -206,15 +212,7 @@ def _deliver(
         if not _record(job, email, outcome.refused, store, by, flow_run_id, now, report):
             return
         report.sent.append(
-            SentEmail(
-                job.task_id,
-                job.entity,
-                job.definition_key,
-                email.recipients,
-                email.subject,
-                email.message_id,
-                len(email.attachments),
-            )
+            SentEmail.of(email, task_id=job.task_id, entity=job.entity, key=job.definition_key)
         )
         refused = "".join(
             f"; refused {address}: {reply}" for address, reply in outcome.refused.items()

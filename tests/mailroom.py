@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -25,11 +26,12 @@ from delivery.gate import open_document_gates
 from delivery.sender import DeliveryReport, deliver_tasks
 from ingestion.documents import record_document
 from lifecycle.entities import EntityRef
+from lifecycle.generation import generate_tasks
 from models import Category, DocumentType, Order, utcnow
 from storage.base import DocumentStore
 from storage.folder import FolderStore
 from storage.s3 import S3Store
-from tests.factories import apply_config
+from tests.factories import apply_config, make_contact, make_order, make_party
 from tests.servers import SmtpSink
 
 HEADER = """
@@ -128,6 +130,21 @@ class Mailroom:
                 tasks += f"  {section}:\n" + textwrap.indent(text, "  ")
         apply_config(self.session, header + tasks)
         self.session.commit()
+
+    def order(self, contact: str = "pod@customer.example", **overrides: Any) -> Order:
+        """An order whose customer has one CMR/POD contact, its tasks generated, committed."""
+        customer = make_party(self.session)
+        make_contact(self.session, customer, "cmr-pod-processing", email=contact)
+        order = make_order(self.session, customer, **overrides)
+        generate_tasks(
+            session=self.session,
+            category=Category.ORDER,
+            entity_ids=[order.id],
+            now=utcnow(),
+            by="test",
+        )
+        self.session.commit()
+        return order
 
     def upload(self, order: Order, kind: str, data: bytes, *, source: str = "test") -> None:
         """What `haulflow documents upload` does: record, open gates, commit."""

@@ -49,13 +49,7 @@ def test_the_sweep_opens_gates_for_documents_recorded_another_way(
 ) -> None:
     room = folder_mailroom
     room.configure()
-    customer = make_party(room.session)
-    make_contact(room.session, customer, "cmr-pod-processing")
-    order = make_order(room.session, customer)
-    generate_tasks(
-        session=room.session, category=Category.ORDER, entity_ids=[order.id], now=utcnow(), by="t"
-    )
-    room.session.commit()
+    order = room.order()
     # Recorded without opening gates, as reconciliation or an older version would.
     for kind in ("pod", "cmr"):
         record_document(

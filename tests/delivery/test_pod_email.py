@@ -196,14 +196,8 @@ def test_an_error_only_real_data_triggers_fails_the_task_with_the_reason(
 ) -> None:
     room = folder_mailroom
     room.configure()
-    customer = make_party(room.session)
-    make_contact(room.session, customer, "cmr-pod-processing")
     # The template formats delivery_at; this order has none.
-    order = make_order(room.session, customer, delivery_at=None)
-    generate_tasks(
-        session=room.session, category=Category.ORDER, entity_ids=[order.id], now=utcnow(), by="t"
-    )
-    room.session.commit()
+    order = room.order(delivery_at=None)
     room.upload(order, "pod", pdf("pod"))
     room.upload(order, "cmr", pdf("cmr"))
 

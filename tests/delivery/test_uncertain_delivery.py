@@ -11,10 +11,8 @@ from datetime import timedelta
 from sqlmodel import Session, select
 
 from delivery.claims import release_stale_claims
-from lifecycle.generation import generate_tasks
-from models import Category, Communication, Task, TaskStatus, utcnow
+from models import Communication, Task, TaskStatus, utcnow
 from storage.base import DocumentStore, StoreError
-from tests.factories import make_contact, make_order, make_party
 from tests.mailroom import Mailroom, pdf
 
 
@@ -34,13 +32,7 @@ class ArchiveDown:
 
 def _sent_then_lost(room: Mailroom, policy: str) -> Task:
     room.configure(uncertain=policy)
-    customer = make_party(room.session)
-    make_contact(room.session, customer, "cmr-pod-processing", email="pod@customer.example")
-    order = make_order(room.session, customer)
-    generate_tasks(
-        session=room.session, category=Category.ORDER, entity_ids=[order.id], now=utcnow(), by="t"
-    )
-    room.session.commit()
+    order = room.order()
     room.upload(order, "pod", pdf("pod"))
     room.upload(order, "cmr", pdf("cmr"))
     archive = ArchiveDown(room.store)

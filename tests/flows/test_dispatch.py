@@ -16,10 +16,8 @@ from core.settings import get_settings
 from flows.dispatch import dispatch
 from flows.sweep import sweep
 from ingestion.documents import document_key
-from lifecycle.generation import generate_tasks
-from models import Category, Communication, DocumentType, Order, Task, TaskEvent, TaskStatus, utcnow
+from models import Communication, DocumentType, Task, TaskEvent, TaskStatus
 from storage.folder import FolderStore
-from tests.factories import make_contact, make_order, make_party
 from tests.mailroom import Mailroom, pdf
 from tests.servers import SmtpSink
 
@@ -35,23 +33,12 @@ def room(session: Session, smtp_sink: SmtpSink, quick_retries: None) -> Mailroom
     return room
 
 
-def _order(room: Mailroom) -> Order:
-    customer = make_party(room.session)
-    make_contact(room.session, customer, "cmr-pod-processing", email="pod@customer.example")
-    order = make_order(room.session, customer)
-    generate_tasks(
-        session=room.session, category=Category.ORDER, entity_ids=[order.id], now=utcnow(), by="t"
-    )
-    room.session.commit()
-    return order
-
-
 def test_dispatch_sends_and_records_the_run_in_the_history(
     room: Mailroom, prefect_client: SyncPrefectClient
 ) -> None:
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
-    orders = [_order(room) for _ in range(3)]
+    orders = [room.order() for _ in range(3)]
     for order in orders:
         room.upload(order, "pod", pdf(f"pod-{order.reference}"))
         room.upload(order, "cmr", pdf(f"cmr-{order.reference}"))
@@ -82,7 +69,7 @@ def test_a_permanent_failure_raises_a_prefect_event(
 ) -> None:
     from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 
-    order = _order(room)
+    order = room.order()
     room.sink.reply_next("550 5.7.1 relaying denied")
     room.upload(order, "pod", pdf("pod"))
     room.upload(order, "cmr", pdf("cmr"))
@@ -108,7 +95,7 @@ def test_the_sweep_finds_what_no_event_announced(
 ) -> None:
     # Documents written straight into the store by another system, two minutes ago: no row,
     # no event. The sweep records them, opens the gate and sends.
-    order = _order(room)
+    order = room.order()
     store = room.store
     for kind in ("pod", "cmr"):
         data = pdf(kind)
