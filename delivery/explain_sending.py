@@ -16,9 +16,10 @@ from core.errors import HaulflowError
 from core.secrets import PREFECT_BLOCK, read_secret
 from core.settings import get_settings
 from delivery.explain_checks import Facts, Findings
+from delivery.sender import mailbox_account
 from lifecycle.generation import read_fallback_role
 from lifecycle.recipients import Resolution, resolve_recipients
-from mail.smtp import SmtpAccount, open_smtp
+from mail.smtp import open_smtp
 from models import Communication, Party, TaskStatus
 
 # Long enough for a relay across the internet to greet; short enough for a person waiting.
@@ -157,14 +158,8 @@ def check_mailbox(facts: Facts, found: Findings, *, probe: bool) -> None:
     if not probe:
         found.add("mailbox", "skipped", f"{where} not tried (--no-connect)")
         return
-    account = SmtpAccount(
-        host=mailbox.smtp_host,
-        port=mailbox.smtp_port,
-        security=mailbox.smtp_security,
-        username=mailbox.smtp_username,
-        password=password,
-        timeout=min(PROBE_TIMEOUT_SECONDS, get_settings().smtp_timeout_seconds),
-    )
+    timeout = min(PROBE_TIMEOUT_SECONDS, get_settings().smtp_timeout_seconds)
+    account = mailbox_account(mailbox, password, timeout=timeout)
     try:
         with open_smtp(account):
             pass

@@ -90,18 +90,23 @@ class DeliveryReport:
         self.uncertain += other.uncertain
 
 
-@contextmanager
-def open_mailbox(mailbox: Mailbox) -> Iterator[SmtpConnection]:
-    """Connect to a mailbox's SMTP relay with its password read from where it is kept."""
-    password = read_secret(mailbox.password_secret) if mailbox.password_secret else None
-    account = SmtpAccount(
+def mailbox_account(mailbox: Mailbox, password: str | None, *, timeout: float) -> SmtpAccount:
+    """The SMTP account of a mailbox, with its password already read."""
+    return SmtpAccount(
         host=mailbox.smtp_host,
         port=mailbox.smtp_port,
         security=mailbox.smtp_security,
         username=mailbox.smtp_username,
         password=password,
-        timeout=get_settings().smtp_timeout_seconds,
+        timeout=timeout,
     )
+
+
+@contextmanager
+def open_mailbox(mailbox: Mailbox) -> Iterator[SmtpConnection]:
+    """Connect to a mailbox's SMTP relay with its password read from where it is kept."""
+    password = read_secret(mailbox.password_secret) if mailbox.password_secret else None
+    account = mailbox_account(mailbox, password, timeout=get_settings().smtp_timeout_seconds)
     with open_smtp(account) as connection:
         yield connection
 
