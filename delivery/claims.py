@@ -1,7 +1,8 @@
 """Claiming email tasks for sending, and what happens after: done, retry later, failed.
 
 A claim moves `ready` tasks to `sending` in one short transaction (`FOR UPDATE SKIP LOCKED`
-on PostgreSQL, so two dispatchers take different tasks; SQLite serialises writers anyway).
+on PostgreSQL, so two dispatchers take different tasks; on SQLite the UPDATE re-tests the
+status, so of two dispatchers that read the same rows only the first gets them).
 The SMTP conversation happens after that commit, never inside a transaction. A task stays
 `sending` until its outcome is recorded:
 
@@ -28,7 +29,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from core.settings import get_settings
-from lifecycle.history import record_transition
+from lifecycle.history import claim_transition, record_transition
 from models import ConfigVersion, Execution, Mailbox, Task, TaskDefinition, TaskStatus
 
 _ERROR_LIMIT = 2000
@@ -82,19 +83,16 @@ def claim_ready_tasks(
     paused = paused_definition_keys(session=session)
     if paused:
         statement = statement.where(col(Task.definition_key).not_in(paused))
-    tasks = list(session.exec(statement).all())
-    for task in tasks:
-        task.attempts += 1
-        record_transition(
-            session=session,
-            task=task,
-            to_status=TaskStatus.SENDING,
-            by=by,
-            now=now,
-            note=f"attempt {task.attempts}",
-            flow_run_id=flow_run_id,
-        )
-    return [task.id for task in tasks]
+    candidates = [task.id for task in session.exec(statement).all()]
+    return claim_transition(
+        session=session,
+        task_ids=candidates,
+        from_status=TaskStatus.READY,
+        to_status=TaskStatus.SENDING,
+        by=by,
+        now=now,
+        flow_run_id=flow_run_id,
+    )
 
 
 def complete_task(

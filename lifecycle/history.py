@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlmodel import Session
 
 from models import FINISHED_STATUSES, Task, TaskEvent, TaskStatus
@@ -73,3 +74,46 @@ def record_note(
     )
     session.add(event)
     return event
+
+
+def claim_transition(
+    *,
+    session: Session,
+    task_ids: list[uuid.UUID],
+    from_status: TaskStatus,
+    to_status: TaskStatus,
+    by: str,
+    now: datetime,
+    flow_run_id: uuid.UUID | None = None,
+) -> list[uuid.UUID]:
+    """Move those of `task_ids` still in `from_status` and count an attempt; return them.
+
+    The status test is in the UPDATE itself, so of two writers that read the same rows only
+    the first moves them (SQLite has no `SKIP LOCKED`; its writers queue instead). Each
+    moved task gets its history row, `attempt N`.
+    """
+    if not task_ids:
+        return []
+    table = Task.__table__  # type: ignore[attr-defined]  # SQLModel leaves it untyped
+    moved = session.execute(
+        sa.update(table)
+        .where(table.c.id.in_(task_ids), table.c.status == from_status.value)
+        .values(status=to_status.value, attempts=table.c.attempts + 1, updated_at=now)
+        .returning(table.c.id, table.c.attempts)
+    ).all()
+    session.add_all(
+        TaskEvent(
+            task_id=task_id,
+            from_status=from_status,
+            to_status=to_status,
+            at=now,
+            by=by,
+            note=f"attempt {attempts}",
+            flow_run_id=flow_run_id,
+        )
+        for task_id, attempts in moved
+    )
+    # Rows already loaded in this session would otherwise keep their old status.
+    session.expire_all()
+    order = {task_id: index for index, task_id in enumerate(task_ids)}
+    return sorted((task_id for task_id, _ in moved), key=order.__getitem__)

@@ -15,8 +15,10 @@ from delivery.claims import claim_ready_tasks
 from delivery.manual import prepare_run
 from delivery.resend import resend_task
 from delivery.sender import deliver_tasks
+from lifecycle.entities import EntityRef
 from lifecycle.generation import generate_tasks
-from models import Category, Order, Task, TaskDefinition, TaskStatus, utcnow
+from lifecycle.recalculation import recalculate_entity
+from models import Category, Order, Task, TaskDefinition, TaskStatus, Trip, utcnow
 from tests.factories import make_contact, make_order, make_party, make_trip
 from tests.mailroom import TRIP_POD, Mailroom, pdf
 from tests.servers import Received
@@ -129,5 +131,20 @@ def test_a_hand_run_stays_isolated(folder_mailroom: Mailroom) -> None:
         ids = claim_ready_tasks(session=claims, now=utcnow(), by="alice", limit=10, task_ids=queued)
         claims.commit()
     deliver_tasks(task_ids=ids, store=room.store, by="alice")
+
+    _check_isolated(room.sink.received, expected)
+
+
+def test_recalculating_the_trip_keeps_each_customer_to_its_own(folder_mailroom: Mailroom) -> None:
+    room = folder_mailroom
+    room.configure(orders="", trips=TRIP_POD)
+    task, expected = _groupage(room)
+    trip = room.session.get_one(Trip, task.entity_id)
+
+    recalculate_entity(
+        session=room.session, ref=EntityRef(Category.TRIP, trip.reference), now=utcnow(), by="t"
+    )
+    room.session.commit()
+    room.drain()
 
     _check_isolated(room.sink.received, expected)

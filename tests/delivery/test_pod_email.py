@@ -7,6 +7,7 @@ SQLite and PostgreSQL.
 from __future__ import annotations
 
 import hashlib
+import threading
 from datetime import timedelta
 
 from sqlmodel import Session, select
@@ -14,7 +15,7 @@ from sqlmodel import Session, select
 from lifecycle.generation import generate_tasks
 from models import Category, Communication, Order, Task, TaskEvent, TaskStatus, utcnow
 from tests.factories import make_contact, make_order, make_party, make_trip
-from tests.mailroom import Mailroom, pdf
+from tests.mailroom import SEND_POD, Mailroom, pdf
 
 
 def _order_with_contacts(session: Session) -> tuple[Order, list[str]]:
@@ -222,3 +223,57 @@ def test_a_message_over_the_mailbox_limit_fails_clearly(folder_mailroom: Mailroo
     assert task.status == TaskStatus.FAILED
     assert "20,000" in (task.last_error or "") or "20000" in (task.last_error or "")
     assert room.sink.received == []
+
+
+def test_a_paused_definition_holds_its_tasks_until_resumed(folder_mailroom: Mailroom) -> None:
+    room = folder_mailroom
+    room.configure(orders=SEND_POD.replace("mailbox: pod", "mailbox: pod\n      paused: true"))
+    order = room.order()
+    room.upload(order, "pod", pdf("pod"))
+    room.upload(order, "cmr", pdf("cmr"))
+
+    room.drain()
+    assert room.sink.received == []
+    assert _task(room.session, order).status == TaskStatus.READY
+
+    room.configure()
+    room.drain()
+    assert len(room.sink.received) == 1
+
+
+def test_one_connection_per_mailbox_per_batch(folder_mailroom: Mailroom) -> None:
+    room = folder_mailroom
+    room.configure()
+    orders = [room.order(contact=f"pod{n}@customer.example") for n in range(4)]
+    for order in orders:
+        room.upload(order, "pod", pdf(f"pod-{order.reference}"))
+        room.upload(order, "cmr", pdf(f"cmr-{order.reference}"))
+
+    room.drain()
+
+    assert len(room.sink.received) == 4
+    assert room.sink.connections == 1
+
+
+def test_two_dispatchers_at_once_send_each_email_once(folder_mailroom: Mailroom) -> None:
+    room = folder_mailroom
+    room.configure()
+    orders = [room.order(contact=f"pod{n}@customer.example") for n in range(12)]
+    for order in orders:
+        room.upload(order, "pod", pdf(f"pod-{order.reference}"))
+        room.upload(order, "cmr", pdf(f"cmr-{order.reference}"))
+    start = threading.Barrier(2)
+
+    def dispatcher() -> None:
+        start.wait()
+        room.drain()
+
+    workers = [threading.Thread(target=dispatcher) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+
+    received = sorted(r.rcpt_tos for r in room.sink.received)
+    assert received == sorted((f"pod{n}@customer.example",) for n in range(12))
+    assert len(room.session.exec(select(Communication)).all()) == 12

@@ -112,3 +112,23 @@ def test_the_sweep_finds_what_no_event_announced(
     [received] = room.sink.received
     assert received.rcpt_tos == ("pod@customer.example",)
     assert prefect_client.read_flow_run(state.state_details.flow_run_id).name == "sweep"
+
+
+def test_smtp_down_then_back_the_sweep_sends_it_once(
+    room: Mailroom, prefect_client: SyncPrefectClient
+) -> None:
+    order = room.order()
+    room.sink.stop()
+    room.upload(order, "pod", pdf("pod"))
+    room.upload(order, "cmr", pdf("cmr"))
+
+    first = asyncio.run(dispatch(reason="document uploaded"))
+    room.sink.start()
+    second = asyncio.run(sweep(reconcile_store=False))
+
+    assert (first["retrying"], first["sent"]) == (1, 0)
+    assert second["sent"] == 1
+    assert len(room.sink.received) == 1
+    room.session.expire_all()
+    task = room.session.exec(select(Task)).one()
+    assert (task.status, task.attempts) == (TaskStatus.DONE, 2)
