@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     send_retry_max_seconds: float = Field(default=3600.0, ge=0)
     sending_timeout_seconds: float = Field(default=900.0, gt=0)
     smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+    # "host:port": every mailbox sends through this relay instead (plain, no login): the
+    # local sink of `haulflow up`, or a staging relay. Empty means each mailbox's own server.
+    smtp_relay: str | None = Field(default=None, pattern=r"^[^:\s]+:\d{1,5}$")
+    # The local SMTP sink of `haulflow up` / `demo` (writes each message under mailsink_dir).
+    smtp_sink_port: int = Field(default=2525, ge=1, le=65535)
 
     @property
     def resolved_database_url(self) -> str:

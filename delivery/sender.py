@@ -91,7 +91,11 @@ class DeliveryReport:
 
 
 def mailbox_account(mailbox: Mailbox, password: str | None, *, timeout: float) -> SmtpAccount:
-    """The SMTP account of a mailbox, with its password already read."""
+    """The SMTP account of a mailbox, with its password read; the relay setting wins."""
+    relay = get_settings().smtp_relay
+    if relay:
+        host, _, port = relay.rpartition(":")
+        return SmtpAccount(host=host, port=int(port), security="plain", timeout=timeout)
     return SmtpAccount(
         host=mailbox.smtp_host,
         port=mailbox.smtp_port,
@@ -105,7 +109,9 @@ def mailbox_account(mailbox: Mailbox, password: str | None, *, timeout: float) -
 @contextmanager
 def open_mailbox(mailbox: Mailbox) -> Iterator[SmtpConnection]:
     """Connect to a mailbox's SMTP relay with its password read from where it is kept."""
-    password = read_secret(mailbox.password_secret) if mailbox.password_secret else None
+    relayed = bool(get_settings().smtp_relay)
+    secret = mailbox.password_secret
+    password = read_secret(secret) if secret and not relayed else None
     account = mailbox_account(mailbox, password, timeout=get_settings().smtp_timeout_seconds)
     with open_smtp(account) as connection:
         yield connection

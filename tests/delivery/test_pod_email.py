@@ -10,10 +10,12 @@ import hashlib
 import threading
 from datetime import timedelta
 
+import pytest
 from sqlmodel import Session, select
 
+from core.settings import get_settings
 from lifecycle.generation import generate_tasks
-from models import Category, Communication, Order, Task, TaskEvent, TaskStatus, utcnow
+from models import Category, Communication, Mailbox, Order, Task, TaskEvent, TaskStatus, utcnow
 from tests.factories import make_contact, make_order, make_party, make_trip
 from tests.mailroom import SEND_POD, Mailroom, pdf
 
@@ -277,3 +279,23 @@ def test_two_dispatchers_at_once_send_each_email_once(folder_mailroom: Mailroom)
     received = sorted(r.rcpt_tos for r in room.sink.received)
     assert received == sorted((f"pod{n}@customer.example",) for n in range(12))
     assert len(room.session.exec(select(Communication)).all()) == 12
+
+
+def test_the_relay_setting_sends_every_mailbox_through_one_server(
+    folder_mailroom: Mailroom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    room = folder_mailroom
+    room.configure()
+    # The mailbox names a server that does not exist and a secret nobody set.
+    mailbox = room.session.get_one(Mailbox, "pod")
+    mailbox.smtp_host, mailbox.password_secret = "smtp.unreachable.invalid", "NOT_SET_ANYWHERE"
+    room.session.commit()
+    monkeypatch.setenv("HAULFLOW_SMTP_RELAY", f"127.0.0.1:{room.sink.port}")
+    get_settings.cache_clear()
+    order = room.order()
+    room.upload(order, "pod", pdf("pod"))
+    room.upload(order, "cmr", pdf("cmr"))
+
+    room.drain()
+
+    assert len(room.sink.received) == 1
