@@ -15,6 +15,7 @@ from cli import (
     explain_commands,
     import_commands,
     send_commands,
+    serve_commands,
     task_commands,
 )
 from cli.output import stderr
@@ -35,6 +36,7 @@ app.add_typer(task_commands.app, name="tasks")
 send_commands.register(task_commands.app)
 app.add_typer(document_commands.app, name="documents")
 app.add_typer(communication_commands.app, name="communications")
+app.command("serve")(serve_commands.serve)
 app.command("explain")(explain_commands.explain)
 
 

@@ -26,6 +26,8 @@ ENTITIES_CHANGED = "haulflow.entities.changed"
 ENTITIES_RESOURCE = {"prefect.resource.id": "haulflow.entities"}
 DOCUMENT_UPLOADED = "haulflow.document.uploaded"
 DOCUMENTS_RESOURCE = {"prefect.resource.id": "haulflow.documents"}
+TASKS_READY = "haulflow.tasks.ready"
+TASKS_RESOURCE = {"prefect.resource.id": "haulflow.tasks"}
 BUCKET_SECONDS = 10
 # Fixed forever: changing it would give a bucket two ids.
 EVENT_NAMESPACE = uuid.UUID("6f1c2a0e-3b7d-5c5e-9a41-2d8f0b6e7c13")
@@ -94,6 +96,11 @@ def emit_document_uploaded(
 ) -> uuid.UUID | None:
     """Emit a `haulflow.document.uploaded` wake-up; a burst of uploads shares one id."""
     return emit_wake_up(DOCUMENT_UPLOADED, DOCUMENTS_RESOURCE, payload, now=now, api_url=api_url)
+
+
+def tasks_ready_payload(*, reason: str, count: int) -> dict[str, Any]:
+    """What a trigger may read from a tasks-ready wake-up; every key is always present."""
+    return {"reason": reason, "count": count}
 
 
 def emit_wake_up(

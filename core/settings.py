@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     # For S3-compatible stores (MinIO, Ceph, Scaleway...); empty means AWS.
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
+    # `haulflow listen`: the SQS queue receiving the bucket's ObjectCreated notifications (in
+    # the bucket's region; the endpoint only for an SQS-compatible server), and the folder,
+    # under `s3_prefix`, where other systems drop documents (`ingestion.listener`).
+    sqs_queue_url: str | None = None
+    sqs_endpoint_url: str | None = None
+    inbox_prefix: str = "inbox/"
     mailsink_dir: Path | None = None
     # The carrier's own timezone: for local times on entities without a party (own trips).
     timezone: str = "Europe/Paris"
@@ -41,8 +47,13 @@ class Settings(BaseSettings):
     # "host:port": every mailbox sends through this relay instead (plain, no login): the
     # local sink of `haulflow up`, or a staging relay. Empty means each mailbox's own server.
     smtp_relay: str | None = Field(default=None, pattern=r"^[^:\s]+:\d{1,5}$")
+    # How often the served `sweep` runs (the backstop that finds what no event announced).
+    sweep_interval_seconds: int = Field(default=60, ge=5)
     # The local SMTP sink of `haulflow up` / `demo` (writes each message under mailsink_dir).
     smtp_sink_port: int = Field(default=2525, ge=1, le=65535)
+    # The local Prefect server of `haulflow up` (API and UI) on 127.0.0.1; its home is
+    # var_dir/prefect.
+    prefect_port: int = Field(default=4200, ge=1, le=65535)
 
     @property
     def resolved_database_url(self) -> str:

@@ -14,7 +14,7 @@ from prefect.artifacts import acreate_table_artifact
 from prefect.runtime import flow_run
 
 from models import Category
-from tasks.generation import COUNT_KEYS, generate_batch, generate_pending
+from tasks.generation import COUNT_KEYS, announce_new_tasks, generate_batch, generate_pending
 
 Counts = dict[str, int]
 
@@ -47,6 +47,7 @@ async def generate_tasks(
     created = sum(counts["created"] for counts in totals.values())
     entities = sum(counts["entities"] for counts in totals.values())
     get_run_logger().info("%d tasks created for %d entities (%s)", created, entities, reason)
+    announce_new_tasks(created=created, reason=reason)
     await acreate_table_artifact(
         key="generate-tasks-totals",
         table=[
@@ -84,3 +85,11 @@ def _drain_pending(category: Category, batch_size: int) -> Counts:
 def _add(totals: Counts, counts: Counts) -> None:
     for key in COUNT_KEYS:
         totals[key] += counts[key]
+
+
+# One flow per category in the Prefect UI, one implementation: the deployments pass
+# `category`, and the name tells the runs apart.
+generate_order_tasks = generate_tasks.with_options(name="generate-order-tasks")
+generate_booking_tasks = generate_tasks.with_options(name="generate-booking-tasks")
+generate_trip_tasks = generate_tasks.with_options(name="generate-trip-tasks")
+generate_invoice_tasks = generate_tasks.with_options(name="generate-invoice-tasks")
