@@ -9,6 +9,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_table_artifact
 
+from tasks.audit import publish_entity_artifacts
 from tasks.mail import claim_batch, open_gates, send_batch
 
 
@@ -25,13 +26,14 @@ async def dispatch(
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
-    sent: list[dict[str, Any]] = []
+    touched: list[dict[str, Any]] = []
     totals = {"opened": 0, "batches": 0, "completed": 0, "retrying": 0, "failed": 0}
-    _drain(batch_size, sent, totals)
+    _drain(batch_size, touched, totals)
     if linger_seconds > 0:
         await asyncio.sleep(linger_seconds)
-        _drain(batch_size, sent, totals)
-    totals["sent"] = len(sent)
+        _drain(batch_size, touched, totals)
+    totals["sent"] = sum(row["outcome"] == "sent" for row in touched)
+    publish_entity_artifacts([str(row["entity"]) for row in touched])
     get_run_logger().info(
         "%d e-mails sent, %d tasks done, %d to retry, %d failed (%s)",
         totals["sent"],
@@ -41,20 +43,22 @@ async def dispatch(
         reason,
     )
     await acreate_table_artifact(
-        key="dispatch-sent",
-        table=sent or [{"task": "-", "entity": "-", "to": "nothing was sent"}],
-        description=f"E-mails sent by this run ({reason}).",
+        key="dispatch-touched",
+        table=touched or [{"outcome": "nothing to send", "entity": "-", "task": "-"}],
+        description=f"E-mails sent and tasks postponed or failed by this run ({reason}).",
     )
     return totals
 
 
-def _drain(batch_size: int, sent: list[dict[str, Any]], totals: dict[str, int]) -> None:
+def _drain(batch_size: int, touched: list[dict[str, Any]], totals: dict[str, int]) -> None:
     # Tasks postponed during this drain (a temporary failure) wait for a later one.
     started = datetime.now(UTC)
     totals["opened"] += open_gates()
     while task_ids := claim_batch(batch_size, started):
         result = send_batch(task_ids)
-        sent += result["sent"]
+        touched += [{"outcome": "sent", **row} for row in result["sent"]]
+        for outcome in ("retrying", "failed", "uncertain"):
+            touched += [{"outcome": outcome, **row} for row in result[outcome]]
         totals["batches"] += 1
         totals["completed"] += result["completed"]
         totals["retrying"] += len(result["retrying"])

@@ -57,11 +57,15 @@ def test_dispatch_sends_and_records_the_run_in_the_history(
     assert {row.flow_run_id for row in logged} == {run_id}
     done = room.session.exec(select(TaskEvent).where(TaskEvent.to_status == "done")).all()
     assert {event.flow_run_id for event in done} == {run_id}
-    [artifact] = prefect_client.read_artifacts(
+    artifacts = prefect_client.read_artifacts(
         artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
     )
-    assert artifact.key == "dispatch-sent"
-    assert all(order.reference in str(artifact.data) for order in orders)
+    by_key = {artifact.key: artifact for artifact in artifacts}
+    assert all(order.reference in str(by_key["dispatch-touched"].data) for order in orders)
+    # Each entity's keyed artifact holds its current task list.
+    for order in orders:
+        entity = by_key[f"order-{order.reference.lower()}"]
+        assert "send-pod" in str(entity.data) and "done" in str(entity.data)
 
 
 def test_a_permanent_failure_raises_a_prefect_event(

@@ -1,0 +1,58 @@
+"""The audit trail in Prefect: one keyed artifact per entity with its current task list.
+
+Artifact keys allow lowercase letters, digits and dashes only (DESIGN), so `order:ORD-1001`
+becomes `order-ord-1001`; each new version of a key keeps the previous ones in the UI's
+history. The communication log in the database stays the durable record: Prefect vacuums.
+"""
+
+from __future__ import annotations
+
+import re
+
+from prefect import task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from core.database import session_scope
+from lifecycle.entities import parse_entity_ref
+from lifecycle.views import entity_tasks
+
+_NOT_KEY = re.compile(r"[^a-z0-9]+")
+# A run touching more entities than this publishes the first ones only (each is a request).
+MAX_ENTITY_ARTIFACTS = 200
+
+
+def artifact_key(entity: str) -> str:
+    """`order:ORD 1001/A` → `order-ord-1001-a`."""
+    return _NOT_KEY.sub("-", entity.lower()).strip("-")
+
+
+@task(name="publish-entity-artifacts", cache_policy=NO_CACHE)
+def publish_entity_artifacts(entities: list[str]) -> int:
+    """Write each entity's current task list as its keyed artifact; return how many."""
+    published = 0
+    for entity in list(dict.fromkeys(entities))[:MAX_ENTITY_ARTIFACTS]:
+        with session_scope() as session:
+            page = entity_tasks(session=session, ref=parse_entity_ref(entity))
+        rows = [
+            {
+                "task": f"{view.key} ({view.short_id})",
+                "status": view.status,
+                "completed": f"{view.completed_at:%Y-%m-%d %H:%M} UTC by {view.completed_by}"
+                if view.completed_at
+                else "-",
+                "e-mails": "; ".join(
+                    f"{e.sent_at:%Y-%m-%d %H:%M} to {', '.join(e.recipients)}" for e in view.emails
+                )
+                or "-",
+                "last error": view.last_error or "-",
+            }
+            for view in page.tasks
+        ]
+        create_table_artifact(
+            key=artifact_key(entity),
+            table=rows or [{"task": "-", "status": "no task"}],
+            description=f"Tasks of {entity} ({page.entity.status}), as of this run.",
+        )
+        published += 1
+    return published
