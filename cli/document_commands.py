@@ -10,10 +10,8 @@ import typer
 from cli.output import console
 from core.database import require_current_schema, session_scope
 from core.errors import NotFoundError
-from core.events import document_uploaded_payload, emit_document_uploaded
 from core.settings import get_settings
-from delivery.gate import open_document_gates
-from ingestion.documents import record_document
+from ingestion.intake import announce_document, record_and_open_gates
 from lifecycle.entities import parse_entity_ref
 from models import DocumentType, utcnow
 from storage.factory import open_document_store
@@ -41,7 +39,7 @@ def upload(
     require_current_schema()
     store = open_document_store(settings)
     with session_scope() as session:
-        result = record_document(
+        intake = record_and_open_gates(
             session=session,
             store=store,
             ref=ref,
@@ -53,25 +51,8 @@ def upload(
             now=utcnow(),
             stop=stop,
         )
-        if result.created:
-            # In the same transaction: the document and the tasks it completes land together.
-            opened = open_document_gates(
-                session=session,
-                now=utcnow(),
-                by=f"upload:{source}",
-                order_ids=[result.document.order_id],
-            )
-    document = result.document
-    if result.created:
-        # After the commit: the gate reads the database, the event only wakes it sooner.
-        emit_document_uploaded(
-            document_uploaded_payload(
-                order_reference=result.order_reference,
-                document_type=doc_type.value,
-                document_id=document.id,
-                source=source,
-            )
-        )
+    announce_document(intake, source=source)
+    result, document = intake.result, intake.result.document
     if not result.created:
         console.print(
             f"already recorded: {path.name} ({doc_type.value}) for order "
@@ -82,5 +63,5 @@ def upload(
         f"recorded {doc_type.value} {path.name} for order {result.order_reference}: "
         f"{document.size:,} bytes, sha256 {document.sha256[:16]}…, in {store.location}"
     )
-    if opened:
-        console.print(f"{len(opened)} task(s) now have every required document")
+    if intake.opened:
+        console.print(f"{len(intake.opened)} task(s) now have every required document")

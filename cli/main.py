@@ -14,6 +14,7 @@ from cli import (
     document_commands,
     explain_commands,
     import_commands,
+    listen_commands,
     send_commands,
     serve_commands,
     task_commands,
@@ -38,6 +39,7 @@ app.add_typer(document_commands.app, name="documents")
 app.add_typer(communication_commands.app, name="communications")
 app.command("serve")(serve_commands.serve)
 app.command("explain")(explain_commands.explain)
+app.command("listen")(listen_commands.listen)
 
 
 def main() -> None:

@@ -1,0 +1,92 @@
+"""Take in one document as every entry point does: record it, open gates, then wake flows.
+
+`haulflow documents upload` and `haulflow listen` share this sequence: the document and the
+tasks it completes land in one transaction (the caller commits), and the wake-up is emitted
+only after the commit, because the gate reads the database and the event only makes a
+dispatch start sooner.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session
+
+from core.events import document_uploaded_payload, emit_document_uploaded
+from delivery.gate import open_document_gates
+from ingestion.documents import UploadResult, record_document
+from lifecycle.entities import EntityRef
+from models import DocumentType
+from storage.base import DocumentStore
+
+# `documents.source` and the task history's `by` hold at most 100 characters.
+_RECORDED_LENGTH = 100
+
+
+@dataclass(frozen=True)
+class Intake:
+    """The recorded document and the tasks that now have every required document."""
+
+    result: UploadResult
+    opened: list[uuid.UUID]
+
+
+def record_and_open_gates(
+    *,
+    session: Session,
+    store: DocumentStore,
+    ref: EntityRef,
+    doc_type: DocumentType,
+    data: bytes,
+    filename: str,
+    source: str,
+    max_bytes: int,
+    now: datetime,
+    stop: int | None = None,
+) -> Intake:
+    """Record one document and, when it is new, re-plan its order's waiting tasks; no commit."""
+    result = record_document(
+        session=session,
+        store=store,
+        ref=ref,
+        doc_type=doc_type,
+        data=data,
+        filename=filename,
+        source=_fit(source),
+        max_bytes=max_bytes,
+        now=now,
+        stop=stop,
+    )
+    if not result.created:
+        return Intake(result, [])
+    opened = open_document_gates(
+        session=session,
+        now=now,
+        by=_fit(f"upload:{source}"),
+        order_ids=[result.document.order_id],
+    )
+    return Intake(result, opened)
+
+
+def announce_document(intake: Intake, *, source: str) -> None:
+    """Emit the upload wake-up of a newly recorded document; call after the commit."""
+    if not intake.result.created:
+        return
+    document = intake.result.document
+    emit_document_uploaded(
+        document_uploaded_payload(
+            order_reference=intake.result.order_reference,
+            document_type=document.type,
+            document_id=document.id,
+            source=source,
+        )
+    )
+
+
+def _fit(text: str) -> str:
+    """`text`, shortened with an ellipsis to what a recorded column holds."""
+    if len(text) <= _RECORDED_LENGTH:
+        return text
+    return text[: _RECORDED_LENGTH - 1] + "…"
