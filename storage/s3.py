@@ -52,6 +52,8 @@ class S3Store:
             if error.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}:
                 return False
             raise StoreError(f"cannot reach {self.location}: {error}") from None
+        except BotoCoreError as error:
+            raise StoreError(f"cannot reach {self.location}: {error}") from None
         return True
 
     def list(self, prefix: str = "") -> Iterator[ListedObject]:

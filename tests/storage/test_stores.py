@@ -7,6 +7,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from botocore.config import Config
 
 from core.errors import NotConfiguredError
 from core.settings import Settings
@@ -14,6 +15,7 @@ from storage.base import DocumentStore, ListedObject, StoreError
 from storage.factory import open_document_store
 from storage.folder import FolderStore
 from storage.s3 import S3Store
+from tests.servers import free_port
 
 
 @pytest.fixture(params=["folder", "s3"])
@@ -88,3 +90,21 @@ def test_settings_choose_the_store(tmp_path: Path, s3_endpoint: str, s3_env: str
 def test_s3_without_bucket_says_what_to_set() -> None:
     with pytest.raises(NotConfiguredError, match="HAULFLOW_S3_BUCKET"):
         open_document_store(Settings(document_store="s3"))
+
+
+def test_an_unreachable_s3_endpoint_is_a_store_error(s3_env: str) -> None:
+    client = boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{free_port()}",
+        region_name="eu-west-1",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=1),
+    )
+    store = S3Store(client, s3_env)
+    for operation in (
+        lambda: store.exists("a.pdf"),
+        lambda: store.get("a.pdf"),
+        lambda: list(store.list()),
+        lambda: store.put("a.pdf", b"%PDF-", content_type="application/pdf"),
+    ):
+        with pytest.raises(StoreError, match="127.0.0.1"):
+            operation()
