@@ -17,6 +17,7 @@ from cli import (
     listen_commands,
     send_commands,
     serve_commands,
+    stack_commands,
     task_commands,
 )
 from cli.output import stderr
@@ -39,6 +40,8 @@ app.add_typer(document_commands.app, name="documents")
 app.add_typer(communication_commands.app, name="communications")
 app.command("serve")(serve_commands.serve)
 app.command("explain")(explain_commands.explain)
+app.command("up")(stack_commands.up)
+app.command("status")(stack_commands.status)
 app.command("listen")(listen_commands.listen)
 
 

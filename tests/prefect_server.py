@@ -1,17 +1,13 @@
 """A real `prefect server start` for tests (isolated in a temporary folder), and readers of it.
 
 DESIGN's measured facts: `prefect_test_harness()` runs no scheduler, so tests of schedules and
-`serve` need a real server; with no network, telemetry locks the SQLite database at start-up
-(`PREFECT_SERVER_ANALYTICS_ENABLED=false` avoids it). One server serves a whole test session.
+`serve` need a real server. It is the one `haulflow up` starts (`stack.prefect_server`), here
+on a free port without UI. One server serves a whole test session.
 """
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,14 +15,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
+from stack.prefect_server import running_prefect_server as _running_server
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
     from prefect.client.schemas.objects import TaskRun
     from prefect.events.schemas.events import ReceivedEvent
-
-STARTUP_TIMEOUT = 60.0
 
 
 def free_port() -> int:
@@ -36,70 +30,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def server_environment(home: Path) -> dict[str, str]:
-    """The server's environment: its own PREFECT_HOME and SQLite file, no UI, no telemetry."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    return env | {
-        "PREFECT_HOME": str(home),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_ENABLED": "false",
-        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
-        "PREFECT_LOGGING_LEVEL": "WARNING",
-    }
-
-
 @contextmanager
 def running_prefect_server(home: Path) -> Iterator[str]:
-    """Start `prefect server start` on a free port; yield its API URL; stop it and its children."""
-    home.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    log_path = home / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start"]
-            + ["--host", "127.0.0.1", "--port", str(port)],
-            env=server_environment(home),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            # Its own process group, so stopping it also stops the uvicorn/service children.
-            start_new_session=True,
-        )
-        api_url = f"http://127.0.0.1:{port}/api"
-        try:
-            _wait_until_healthy(api_url, process, log_path)
-            yield api_url
-        finally:
-            _stop(process)
-
-
-def _wait_until_healthy(api_url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"prefect server exited with {process.returncode}:\n{log_path.read_text()}"
-            )
-        try:
-            if httpx.get(f"{api_url}/health", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    _stop(process)
-    raise RuntimeError(
-        f"prefect server not healthy after {STARTUP_TIMEOUT:.0f} s:\n{log_path.read_text()}"
-    )
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
+    """Start `prefect server start` on a free port, without UI; yield its API URL; stop it."""
+    with _running_server(home=home, port=free_port(), ui=False) as server:
+        yield server.api_url
 
 
 def settled_task_runs(

@@ -1,0 +1,169 @@
+"""The demo of `haulflow up --demo`: the seed's example configuration, entities and scans.
+
+Loading is idempotent: the configuration is stored only when it differs from the current
+version, entities are upserted by reference, tasks are generated only for entities that
+never had them, and a PDF is rewritten only when its bytes would change. The PDFs are not
+uploaded: uploading them is the operator's part of the demo (`haulflow documents upload`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+
+from core.database import require_current_schema, session_scope
+from core.settings import get_settings
+from ingestion.importer import import_file
+from lifecycle.generation import generate_tasks, pending_entity_ids
+from models import Category
+from models.configuration import load_configuration
+from models.configuration.store import apply_configuration, file_sha256
+
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+CONFIG_FILE = EXAMPLES_DIR / "tasks.yaml"
+ENTITIES_FILE = EXAMPLES_DIR / "entities.yaml"
+DOCUMENT_TYPES = ("pod", "cmr")
+# Entities per generation transaction, as the import command does.
+BATCH_SIZE = 500
+
+
+@dataclass
+class DemoSummary:
+    """What a load did: configuration version, import lines, tasks created, sample scans."""
+
+    config_version: int
+    config_applied: bool
+    imported: list[str] = field(default_factory=list)
+    tasks_created: int = 0
+    pdfs: list[Path] = field(default_factory=list)
+    pdfs_written: int = 0
+
+    def lines(self) -> list[str]:
+        """What to print, one line each."""
+        verb = "applied as" if self.config_applied else "already at"
+        lines = [
+            f"configuration {CONFIG_FILE.name}: {verb} version {self.config_version}",
+            *(f"{ENTITIES_FILE.name}: {line}" for line in self.imported),
+            f"tasks generated: {self.tasks_created}",
+        ]
+        if self.pdfs:
+            written = f", {self.pdfs_written} written now" if self.pdfs_written else ""
+            lines.append(f"sample scans: {len(self.pdfs)} PDFs in {self.pdfs[0].parent}{written}")
+        return lines
+
+
+def load_demo(*, by: str = "demo") -> DemoSummary:
+    """Apply the example configuration, import the example entities, write sample PDFs."""
+    configuration = load_configuration(CONFIG_FILE)
+    require_current_schema()
+    with session_scope() as session:
+        applied = apply_configuration(
+            session=session,
+            configuration=configuration,
+            source_name=f"examples/{CONFIG_FILE.name}",
+            source_sha256=file_sha256(CONFIG_FILE),
+            by=by,
+        )
+    version = applied.version if applied.version is not None else applied.previous
+    assert version is not None  # an unchanged apply means a current version exists
+    with session_scope() as session:
+        report = import_file(ENTITIES_FILE, session=session, by=by)
+    summary = DemoSummary(
+        config_version=version,
+        config_applied=applied.version is not None,
+        imported=report.summarize(),
+        tasks_created=generate_pending_tasks(by=by),
+    )
+    summary.pdfs, summary.pdfs_written = write_sample_scans(demo_order_references())
+    return summary
+
+
+def generate_pending_tasks(*, by: str) -> int:
+    """Generate the tasks of every entity still without them; how many tasks were created.
+
+    Here rather than in a flow run, so the demo needs no Prefect server; pending rather than
+    just-imported entities, so a load interrupted after its import is completed by the next.
+    """
+    created = 0
+    for category in Category:
+        previous: list[uuid.UUID] = []
+        while True:
+            with session_scope() as session:
+                ids = pending_entity_ids(session=session, category=category, limit=BATCH_SIZE)
+                # The same batch again would mean generation left them pending: never loop.
+                if not ids or ids == previous:
+                    break
+                previous = ids
+                report = generate_tasks(
+                    session=session, category=category, entity_ids=ids, now=datetime.now(UTC), by=by
+                )
+            created += report.created
+    return created
+
+
+def demo_order_references() -> list[str]:
+    """The references of the example orders, in file order."""
+    document = yaml.safe_load(ENTITIES_FILE.read_text(encoding="utf-8"))
+    return [str(order["reference"]) for order in document.get("orders", [])]
+
+
+def sample_scan_dir() -> Path:
+    """Where the demo's sample PDFs are written: `var/demo`."""
+    return get_settings().var_dir / "demo"
+
+
+def write_sample_scans(references: list[str]) -> tuple[list[Path], int]:
+    """A POD and a CMR per order (`ORD-1001-pod.pdf`...); the paths and how many were written."""
+    directory = sample_scan_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+    written = 0
+    for reference in references:
+        for doc_type in DOCUMENT_TYPES:
+            path = directory / f"{reference}-{doc_type}.pdf"
+            data = minimal_pdf(
+                [f"{doc_type.upper()} {reference}", "Sample scan generated by haulflow up --demo"]
+            )
+            paths.append(path)
+            if not path.is_file() or path.read_bytes() != data:
+                path.write_bytes(data)
+                written += 1
+    return paths, written
+
+
+def minimal_pdf(lines: list[str]) -> bytes:
+    """A valid one-page A4 PDF 1.4 showing `lines` (ASCII) in Helvetica; same input, same bytes."""
+    text = "".join(
+        f"BT /F1 {24 if number == 0 else 12} Tf 72 {770 - 30 * number} Td ({_escape(line)}) Tj ET\n"
+        for number, line in enumerate(lines)
+    ).encode("ascii")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
+        b"/Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Length %d >>\nstream\n%sendstream" % (len(text), text),
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
+def _escape(line: str) -> str:
+    # Parentheses and backslashes delimit PDF string literals.
+    return line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")

@@ -1,0 +1,160 @@
+"""`haulflow up` as an operator runs it: ready, reachable, healthy; Ctrl-C stops all of it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from core.prefect_runtime import API_URL_FILE
+from core.settings import get_settings
+from stack.processes import port_in_use
+from tests.cli.conftest import RunCli
+from tests.prefect_server import free_port
+
+# A cold start copies the UI into the Prefect home and imports Prefect twice: about 35 s.
+READY_TIMEOUT = 180.0
+
+
+def stack_processes(var_dir: Path) -> list[int]:
+    """Processes started for this stack: their environment names its var directory."""
+    marker = f"HAULFLOW_VAR_DIR={var_dir}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue  # gone, or not ours
+        if marker in environ:
+            found.append(int(entry.name))
+    return found
+
+
+def wait_for_line(log: Path, text: str, process: subprocess.Popen[bytes]) -> str:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        output = log.read_text(errors="replace")
+        if text in output:
+            return output
+        assert process.poll() is None, f"haulflow up exited with {process.returncode}:\n{output}"
+        time.sleep(0.5)
+    raise AssertionError(f"no {text!r} after {READY_TIMEOUT:.0f} s:\n{log.read_text()}")
+
+
+@pytest.fixture
+def ports(monkeypatch: pytest.MonkeyPatch) -> tuple[int, int]:
+    """Free ports for the Prefect server and the sink, set for every process of the test."""
+    prefect_port, sink_port = free_port(), free_port()
+    monkeypatch.setenv("HAULFLOW_PREFECT_PORT", str(prefect_port))
+    monkeypatch.setenv("HAULFLOW_SMTP_SINK_PORT", str(sink_port))
+    get_settings.cache_clear()
+    return prefect_port, sink_port
+
+
+@pytest.fixture
+def up(tmp_path: Path, ports: tuple[int, int]) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """`haulflow up` started in a folder of its own; killed with its children if a test fails."""
+    log = tmp_path / "up.out"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cli", "up"], cwd=tmp_path, stdout=output, stderr=output
+        )
+    yield process, log
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    for pid in stack_processes(get_settings().var_dir):
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_up_serves_everything_until_ctrl_c(
+    up: tuple[subprocess.Popen[bytes], Path], ports: tuple[int, int], run_cli: RunCli
+) -> None:
+    process, log = up
+    prefect_port, sink_port = ports
+    var_dir = get_settings().var_dir
+
+    output = wait_for_line(log, "ready in", process)
+
+    url_file = var_dir / API_URL_FILE
+    assert url_file.read_text().strip() == f"http://127.0.0.1:{prefect_port}/api"
+    assert f"Prefect UI     http://127.0.0.1:{prefect_port}" in output
+    ui = httpx.get(f"http://127.0.0.1:{prefect_port}/", timeout=10)
+    assert ui.status_code == 200 and "<html" in ui.text
+    with smtplib.SMTP("127.0.0.1", sink_port, timeout=10) as client:
+        client.sendmail("a@carrier.example", ["b@customer.example"], b"Subject: hi\r\n\r\nhi\r\n")
+    assert len(list((var_dir / "mailsink").glob("*.eml"))) == 1
+    # Every other command finds the stack through the URL file, and finds it healthy.
+    status = run_cli("status")
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "deployments served" in status.stdout and "healthy" in status.stdout
+    assert len(stack_processes(var_dir)) >= 2  # the Prefect server and `haulflow serve`
+
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=60) == 0, log.read_text()
+
+    output = log.read_text()
+    assert "stopped; the database and everything under var/ are kept" in output
+    assert "Traceback" not in output
+    assert not url_file.exists()
+    assert stack_processes(var_dir) == []
+    assert not port_in_use("127.0.0.1", prefect_port)
+    assert not port_in_use("127.0.0.1", sink_port)
+    assert (var_dir / "haulflow.db").is_file()
+    assert len(list((var_dir / "mailsink").glob("*.eml"))) == 1
+
+
+@pytest.mark.parametrize("taken", ["prefect", "sink"])
+def test_a_taken_port_stops_up_with_what_to_do(
+    ports: tuple[int, int], run_cli: RunCli, taken: str
+) -> None:
+    port = ports[0] if taken == "prefect" else ports[1]
+    setting = "HAULFLOW_PREFECT_PORT" if taken == "prefect" else "HAULFLOW_SMTP_SINK_PORT"
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", port))
+        listener.listen()
+        result = run_cli("up")
+    assert result.returncode == 1
+    assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
+    assert setting in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (get_settings().var_dir / API_URL_FILE).exists()
+
+
+def test_a_serve_that_dies_stops_the_stack_with_its_log(
+    up: tuple[subprocess.Popen[bytes], Path], ports: tuple[int, int]
+) -> None:
+    process, log = up
+    var_dir = get_settings().var_dir
+    wait_for_line(log, "ready in", process)
+    serve = [
+        pid
+        for pid in stack_processes(var_dir)
+        if b"serve" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    ]
+    assert len(serve) == 1
+
+    os.kill(serve[0], signal.SIGKILL)
+
+    assert process.wait(timeout=60) == 1
+    output = log.read_text()
+    assert "`haulflow serve` stopped on its own (exit code -9)" in output
+    assert "│ sweep/haulflow" in output  # the last lines of its log
+    assert "Traceback" not in output
+    assert not (var_dir / API_URL_FILE).exists()
+    assert stack_processes(var_dir) == []
+    assert not port_in_use("127.0.0.1", ports[0])
