@@ -11,6 +11,7 @@ from cli import (
     communication_commands,
     config_commands,
     db_commands,
+    demo_commands,
     document_commands,
     explain_commands,
     import_commands,
@@ -42,6 +43,7 @@ app.command("serve")(serve_commands.serve)
 app.command("explain")(explain_commands.explain)
 app.command("up")(stack_commands.up)
 app.command("status")(stack_commands.status)
+app.command("demo")(demo_commands.demo)
 app.command("listen")(listen_commands.listen)
 
 

@@ -1,11 +1,13 @@
 """Turn one email task into the exact messages to send: who, which language, which documents.
 
-Audiences (isolation): an order's, booking's or invoice's task sends one e-mail to all its
-recipients. A trip carrying the orders of several customers sends one e-mail per customer to
-that customer's contacts only, with only its orders and documents in the context and as
-attachments, plus one e-mail covering the whole trip to the recipients of no party (trip
-contacts, fixed addresses), who are the trip's own. Recipients were resolved when the task
-was created (seed 5) and carry the party they belong to.
+Audiences (isolation): an order's, booking's or invoice's task sends one e-mail to its
+recipients, leaving out any that belong to another party (a groupage trip's contact list
+may hold another customer's address). A trip carrying the orders of several customers sends
+one e-mail per customer to that customer's recipients only (its contacts, and trip contacts
+that are its contacts), with only its orders and documents in the context and as
+attachments, plus one e-mail covering the whole trip to the recipients of no party (other
+trip contacts, fixed addresses), who are the trip's own. Recipients were resolved when the
+task was created (seed 5) and carry the party they belong to.
 
 Language: the first recipient of the audience whose language has a variant, else the
 party's language, else the definition's default. Each message's `Message-ID` is derived
@@ -146,7 +148,9 @@ def split_audiences(
     customers = list(dict.fromkeys(party for order in orders for party in order.party_ids))
     if snapshot.category is not Category.TRIP or len(customers) <= 1:
         party = snapshot.party_ids[0] if len(snapshot.party_ids) == 1 else None
-        return [_Audience("all", party, recipients, orders)] if recipients else []
+        # Whoever belongs to another party (a trip contact of a groupage trip) is left out.
+        kept = [r for r in recipients if r.get("party_id") in (None, str(party))]
+        return [_Audience("all", party, kept, orders)] if kept else []
     audiences = []
     for customer in customers:
         own = [r for r in recipients if r.get("party_id") == str(customer)]

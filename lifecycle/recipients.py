@@ -10,7 +10,9 @@ For each entity, in this order:
    configuration's `fallback_role` (source `fallback:KEY`). Roles that neither found for a
    party are reported in `unmatched_roles`; so are all roles of an entity without party.
 3. With `intended_for.trip_contacts`, the trip contacts of the entity (source
-   `trip-contact`): a trip's own, or those of the trips carrying an order.
+   `trip-contact`): a trip's own, or those of the trips carrying an order. A trip contact
+   that is also a contact of a party is tagged with that party (the entity's own first): on
+   a groupage trip, another customer's address stays out of this customer's e-mail.
 4. `intended_for.addresses` (source `address`).
 
 Each recipient is `{"email", "name", "party_id", "source", "language"}`: `party_id` (text)
@@ -30,6 +32,7 @@ from email.utils import parseaddr
 from functools import lru_cache
 from typing import Any
 
+import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 from sqlmodel import Session, col, select
 
@@ -78,6 +81,11 @@ def resolve_recipients(
     party_ids = {party_id for snapshot in snapshots for party_id in snapshot.party_ids}
     contacts = _load_contacts(session, party_ids, wanted) if roles else {}
     addresses = [parseaddr(text) for text in intended_for.get("addresses", ())]
+    owners = (
+        _contact_owners(session, {e for s in snapshots for e in s.trip_contact_emails})
+        if intended_for.get("trip_contacts")
+        else {}
+    )
     resolutions = {}
     for snapshot in snapshots:
         builder = _Builder()
@@ -88,7 +96,10 @@ def resolve_recipients(
             unmatched.extend(role for role in missing if role not in unmatched)
         if intended_for.get("trip_contacts"):
             for email in snapshot.trip_contact_emails:
-                builder.add(email, None, None, "trip-contact", None)
+                holders = owners.get(email.strip().lower(), [])
+                own = [party for party in holders if party in snapshot.party_ids]
+                party = next(iter(own or holders), None)
+                builder.add(email, None, party, "trip-contact", None)
         for name, email in addresses:
             builder.add(email, name or None, None, "address", None)
         resolutions[snapshot.id] = Resolution(builder.recipients, unmatched, builder.invalid)
@@ -154,6 +165,21 @@ class _Builder:
                 "language": language,
             }
         )
+
+
+def _contact_owners(session: Session, emails: set[str]) -> dict[str, list[uuid.UUID]]:
+    """The parties each address is a contact of, by lowercased address, one query a chunk."""
+    owners: dict[str, list[uuid.UUID]] = defaultdict(list)
+    wanted = sorted({email.strip().lower() for email in emails})
+    for chunk in in_chunks(wanted):
+        rows = session.exec(
+            select(Contact.email, Contact.party_id)
+            .where(sa.func.lower(Contact.email).in_(chunk))
+            .order_by(col(Contact.party_id))
+        ).all()
+        for email, party_id in rows:
+            owners[email.lower()].append(party_id)
+    return owners
 
 
 def _load_contacts(

@@ -120,14 +120,14 @@ def _start(
     serve_log = logs / "serve.log"
     serve = start_logged(
         [sys.executable, "-m", "cli", "serve"],
-        env=_serve_environment(server, sink, settings),
+        env=serve_environment(server, sink, settings),
         log_path=serve_log,
     )
     # Only the runner gets the SIGTERM, so it stops its flow runs itself (stop_process).
     stops.append(("haulflow serve", lambda: stop_process(serve, group_first=False)))
     write_pids(pids_file, {"the Prefect server": server.process.pid, "`haulflow serve`": serve.pid})
     console.print(f"serving the deployments (log: {serve_log})…")
-    _wait_for_deployments(server, serve, serve_log)
+    wait_for_deployments(server, serve, serve_log)
 
     if demo:
         from stack.demo_data import load_demo
@@ -155,7 +155,7 @@ def _take_over(pids_file: Path, console: Console) -> None:
         )
 
 
-def _serve_environment(server: PrefectServer, sink: MailSink, settings: Settings) -> dict[str, str]:
+def serve_environment(server: PrefectServer, sink: MailSink, settings: Settings) -> dict[str, str]:
     """The environment of `haulflow serve`: this stack's server, every mailbox to the sink."""
     env = dict(os.environ)
     return env | {
@@ -168,7 +168,7 @@ def _serve_environment(server: PrefectServer, sink: MailSink, settings: Settings
     }
 
 
-def _wait_for_deployments(
+def wait_for_deployments(
     server: PrefectServer, serve: subprocess.Popen[bytes], serve_log: Path
 ) -> None:
     """Return once every expected deployment exists and a runner polls it."""

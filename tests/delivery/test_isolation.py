@@ -148,3 +148,32 @@ def test_recalculating_the_trip_keeps_each_customer_to_its_own(folder_mailroom: 
     room.drain()
 
     _check_isolated(room.sink.received, expected)
+
+
+def test_another_customers_address_among_the_trip_contacts_gets_nothing_of_this_order(
+    folder_mailroom: Mailroom,
+) -> None:
+    # The example data's groupage trip lists both customers' addresses as trip contacts.
+    room = folder_mailroom
+    room.configure()
+    session = room.session
+    first, second = make_party(session), make_party(session)
+    make_contact(session, first, "cmr-pod-processing", email="pod@first.example")
+    make_contact(session, second, "operations", email="desk@second.example")
+    mine, theirs = make_order(session, first), make_order(session, second)
+    make_trip(
+        session,
+        orders=[mine, theirs],
+        contact_emails=["desk@second.example", "platform@trip.example"],
+    )
+    generate_tasks(
+        session=session, category=Category.ORDER, entity_ids=[mine.id], now=utcnow(), by="t"
+    )
+    session.commit()
+    room.upload(mine, "pod", pdf("pod"))
+    room.upload(mine, "cmr", pdf("cmr"))
+
+    room.drain()
+
+    [received] = room.sink.received
+    assert sorted(received.rcpt_tos) == ["platform@trip.example", "pod@first.example"]

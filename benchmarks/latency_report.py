@@ -1,0 +1,180 @@
+"""The latency benchmark's figures: one dict (the `--json` output) and its table."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import statistics
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks.raw_limits import ListingLimit, SmtpLimit
+from benchmarks.stack_harness import RunRecord, SinkMail, describe_sender
+from core.events import BUCKET_SECONDS
+from core.settings import get_settings
+from deployments.catalog import DISPATCH_LINGER_SECONDS
+from deployments.serve import RUNNER_POLL_SECONDS
+
+
+@dataclass
+class Sample:
+    """One order: when its CMR upload started, how long the call took, its e-mail."""
+
+    reference: str
+    started_at: datetime
+    upload_seconds: float
+    mail: SinkMail | None = None
+    duplicates: int = 0
+
+    @property
+    def latency(self) -> float | None:
+        if self.mail is None:
+            return None
+        return (self.mail.received_at - self.started_at).total_seconds()
+
+
+@dataclass(frozen=True)
+class Run:
+    """What was measured, with the settings it ran under."""
+
+    store: str
+    mode: str
+    gap: float
+    samples: list[Sample]
+    senders: dict[str, uuid.UUID]
+    flow_runs: dict[uuid.UUID, RunRecord]
+    smtp: SmtpLimit
+    listing: ListingLimit
+
+
+def build_result(run: Run) -> dict[str, Any]:
+    """Every figure, JSON-ready; times in seconds unless the key says otherwise."""
+    samples, smtp, listing = run.samples, run.smtp, run.listing
+    latencies = sorted(s.latency for s in samples if s.latency is not None)
+    median = statistics.median(latencies) if latencies else None
+    sent_by: dict[str, int] = {}
+    for sample in samples:
+        record = run.flow_runs.get(run.senders.get(sample.reference, uuid.UUID(int=0)))
+        kind = describe_sender(sample.reference, record.name if record else None)
+        sent_by[kind] = sent_by.get(kind, 0) + 1
+    origin = samples[0].started_at if samples else None
+    return {
+        "uploads": len(samples),
+        "store": run.store,
+        "mode": run.mode,
+        "gap_s": run.gap,
+        "missing": sum(s.mail is None for s in samples),
+        "duplicates": sum(s.duplicates for s in samples),
+        "median_s": median,
+        "p90_s": percentile(latencies, 0.9),
+        "max_s": latencies[-1] if latencies else None,
+        "min_s": latencies[0] if latencies else None,
+        "latencies_s": [None if s.latency is None else round(s.latency, 3) for s in samples],
+        "upload_call_median_s": statistics.median(s.upload_seconds for s in samples),
+        "sent_by": sent_by,
+        "message_bytes": smtp.message_bytes,
+        "raw_smtp_msgs_per_s": smtp.per_second,
+        "raw_smtp_ms_per_msg": smtp.ms_per_message,
+        "ratio_median_to_raw_smtp": (
+            median * 1000 / smtp.ms_per_message if median is not None else None
+        ),
+        "listing_store": listing.store,
+        "listing_keys": listing.keys,
+        "listing_keys_per_s": listing.raw_keys_per_second,
+        "listing_raw_ms_per_1000_keys": listing.ms_per_1000(listing.raw_seconds),
+        "listing_store_ms_per_1000_keys": listing.ms_per_1000(listing.store_seconds),
+        "reconcile_ms_per_1000_keys": listing.ms_per_1000(listing.reconcile_seconds),
+        "ratio_reconcile_to_raw_listing": listing.reconcile_seconds / listing.raw_seconds,
+        "machine": {
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "settings": {
+            "runner_poll_s": float(
+                os.environ.get("PREFECT_RUNNER_POLL_FREQUENCY", RUNNER_POLL_SECONDS)
+            ),
+            "event_bucket_s": BUCKET_SECONDS,
+            "dispatch_linger_s": DISPATCH_LINGER_SECONDS,
+            "sweep_interval_s": get_settings().sweep_interval_seconds,
+        },
+        # Seconds from the first CMR upload: how each wake-up became a run, and when it ran.
+        "flow_runs": [
+            {
+                "name": record.name,
+                "state": record.state,
+                "created": _offset(record.created, origin),
+                "started": _offset(record.started, origin),
+                "ended": _offset(record.ended, origin),
+            }
+            for record in sorted(run.flow_runs.values(), key=lambda record: record.created)
+            if origin is not None and record.created >= origin
+        ],
+    }
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    """Nearest-rank percentile of sorted `values`."""
+    if not values:
+        return None
+    # Rounded first: 0.9 * 20 is 18.000000000000004 in floating point.
+    rank = math.ceil(round(len(values) * fraction, 9))
+    return values[min(max(rank, 1), len(values)) - 1]
+
+
+def _offset(moment: datetime | None, origin: datetime | None) -> float | None:
+    if moment is None or origin is None:
+        return None
+    return round((moment - origin).total_seconds(), 3)
+
+
+def print_table(result: dict[str, Any], console: Console) -> None:
+    """The figures a reader compares, one row each."""
+
+    def seconds(key: str) -> str:
+        value = result[key]
+        return "-" if value is None else f"{value:.2f} s"
+
+    ratio = result["ratio_median_to_raw_smtp"]
+    settings = result["settings"]
+    rows = [
+        ("store, gap between uploads", f"{result['store']}, {result['gap_s']:g} s"),
+        ("median / p90", f"{seconds('median_s')} / {seconds('p90_s')}"),
+        ("min / max", f"{seconds('min_s')} / {seconds('max_s')}"),
+        ("no e-mail / duplicates", f"{result['missing']} / {result['duplicates']}"),
+        ("sent by", ", ".join(f"{k}: {v}" for k, v in sorted(result["sent_by"].items()))),
+        ("upload call (record + event), median", seconds("upload_call_median_s")),
+        (
+            f"raw SMTP sink, same {result['message_bytes']:,}-byte message",
+            f"{result['raw_smtp_msgs_per_s']:.0f} msg/s, {result['raw_smtp_ms_per_msg']:.1f} ms",
+        ),
+        ("median latency / raw SMTP message", "-" if ratio is None else f"{ratio:,.0f}×"),
+        (
+            f"listing {result['listing_keys']:,} keys ({result['listing_store']}), raw",
+            f"{result['listing_keys_per_s']:,.0f} keys/s, "
+            f"{result['listing_raw_ms_per_1000_keys']:.0f} ms per 1,000",
+        ),
+        (
+            "  via the store / the reconciliation",
+            f"{result['listing_store_ms_per_1000_keys']:.0f} / "
+            f"{result['reconcile_ms_per_1000_keys']:.0f} ms per 1,000 keys",
+        ),
+        ("reconciliation / raw listing", f"{result['ratio_reconcile_to_raw_listing']:.1f}×"),
+        ("machine", f"{result['machine']['cores']} cores, Python {result['machine']['python']}"),
+        (
+            "runner poll, event bucket, linger, sweep",
+            ", ".join(f"{value:g} s" for value in settings.values()),
+        ),
+    ]
+    table = Table(title=f"upload → SMTP accept, {result['uploads']} orders ({result['mode']})")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)

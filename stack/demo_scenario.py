@@ -1,0 +1,63 @@
+"""The demo's own data: an order from before the automation, and a configuration change."""
+
+from __future__ import annotations
+
+import hashlib
+
+from core.database import session_scope
+from core.errors import InvalidFileError
+from core.sourcefile import parse_source
+from models.configuration import validate_source
+from models.configuration.store import apply_configuration
+from stack.demo_data import CONFIG_FILE
+
+# Imported before any configuration exists, so no task is generated for it (seed 8).
+OLD_ORDER_YAML = """\
+parties:
+  - reference: OLDCO
+    kind: customer
+    name: Établissements Anciens SARL
+    country: FR
+    language: fr
+    timezone: Europe/Paris
+    contacts:
+      - email: pod@anciens.example
+        name: Marie Lefort
+        roles: [cmr-pod-processing, customer]
+orders:
+  - reference: ORD-0999
+    customer: OLDCO
+    customer_reference: OLD-1
+    status: delivered
+    pickup: {country: FR, at: "2026-11-02T08:00"}
+    delivery: {country: FR, at: "2026-11-02T15:00"}
+    amount: "390.00"
+    currency: EUR
+"""
+
+SUBJECT = "POD/CMR - commande {{ order.reference }}"
+
+
+def changed_configuration() -> str:
+    """The example configuration with a new French subject for `send-pod` (version 2)."""
+    text = CONFIG_FILE.read_text(encoding="utf-8")
+    if SUBJECT not in text:
+        raise ValueError(f"examples/{CONFIG_FILE.name} no longer holds the subject {SUBJECT!r}")
+    return text.replace(SUBJECT, "Documents de livraison - commande {{ order.reference }}", 1)
+
+
+def apply_file(text: str, name: str) -> int | None:
+    """Validate and apply configuration text (templates from examples/); the new version."""
+    source = parse_source(text, file=name)
+    configuration, problems = validate_source(source, base_dir=CONFIG_FILE.parent)
+    if configuration is None:
+        raise InvalidFileError(problems)
+    with session_scope() as session:
+        report = apply_configuration(
+            session=session,
+            configuration=configuration,
+            source_name=name,
+            source_sha256=hashlib.sha256(text.encode()).hexdigest(),
+            by="demo",
+        )
+    return report.version
