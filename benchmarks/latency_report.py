@@ -24,9 +24,10 @@ from deployments.serve import RUNNER_POLL_SECONDS
 
 @dataclass
 class Sample:
-    """One order: when its CMR upload started, how long the call took, its e-mail."""
+    """One order: when its POD and CMR uploads started, how long the CMR's took, its e-mail."""
 
     reference: str
+    pod_at: datetime
     started_at: datetime
     upload_seconds: float
     mail: SinkMail | None = None
@@ -60,10 +61,9 @@ def build_result(run: Run) -> dict[str, Any]:
     median = statistics.median(latencies) if latencies else None
     sent_by: dict[str, int] = {}
     for sample in samples:
-        record = run.flow_runs.get(run.senders.get(sample.reference, uuid.UUID(int=0)))
-        kind = describe_sender(sample.reference, record.name if record else None)
+        kind = describe_sender(sample.reference, _sender_name(run, sample.reference))
         sent_by[kind] = sent_by.get(kind, 0) + 1
-    origin = samples[0].started_at if samples else None
+    origin = samples[0].pod_at if samples else None
     return {
         "uploads": len(samples),
         "store": run.store,
@@ -104,7 +104,17 @@ def build_result(run: Run) -> dict[str, Any]:
             "dispatch_linger_s": DISPATCH_LINGER_SECONDS,
             "sweep_interval_s": get_settings().sweep_interval_seconds,
         },
-        # Seconds from the first CMR upload: how each wake-up became a run, and when it ran.
+        # Seconds from the first upload: when each upload and e-mail happened, and each run.
+        "timeline": [
+            {
+                "order": sample.reference,
+                "pod": _offset(sample.pod_at, origin),
+                "cmr": _offset(sample.started_at, origin),
+                "mail": _offset(sample.mail.received_at if sample.mail else None, origin),
+                "sent_by": _sender_name(run, sample.reference),
+            }
+            for sample in samples
+        ],
         "flow_runs": [
             {
                 "name": record.name,
@@ -114,7 +124,6 @@ def build_result(run: Run) -> dict[str, Any]:
                 "ended": _offset(record.ended, origin),
             }
             for record in sorted(run.flow_runs.values(), key=lambda record: record.created)
-            if origin is not None and record.created >= origin
         ],
     }
 
@@ -126,6 +135,11 @@ def percentile(values: list[float], fraction: float) -> float | None:
     # Rounded first: 0.9 * 20 is 18.000000000000004 in floating point.
     rank = math.ceil(round(len(values) * fraction, 9))
     return values[min(max(rank, 1), len(values)) - 1]
+
+
+def _sender_name(run: Run, reference: str) -> str | None:
+    record = run.flow_runs.get(run.senders.get(reference, uuid.UUID(int=0)))
+    return record.name if record else None
 
 
 def _offset(moment: datetime | None, origin: datetime | None) -> float | None:

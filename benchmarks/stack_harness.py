@@ -8,6 +8,7 @@ temporary folder instead of `var/demo-run/`, so a benchmark never touches the us
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import time
@@ -102,6 +103,8 @@ def running_moto_s3() -> Iterator[str]:
     """moto's S3 server on a free local port, with the benchmark's bucket; its endpoint URL."""
     from moto.server import ThreadedMotoServer
 
+    # Its HTTP server logs every request at INFO: thousands of lines for the listing.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:

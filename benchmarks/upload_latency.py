@@ -122,11 +122,13 @@ def _upload_all(
 ) -> list[Sample]:
     samples: list[Sample] = []
     for number, reference in enumerate(references, start=1):
+        pod_at = datetime.now(UTC)
         _upload(store, reference, DocumentType.POD)
         time.sleep(args.gap)
         started_at = datetime.now(UTC)
         _upload(store, reference, DocumentType.CMR)
-        sample = Sample(reference, started_at, (datetime.now(UTC) - started_at).total_seconds())
+        uploaded = (datetime.now(UTC) - started_at).total_seconds()
+        sample = Sample(reference, pod_at, started_at, uploaded)
         samples.append(sample)
         if not args.burst:
             sample.mail = watcher.wait_for(reference, args.timeout)
