@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 
 from cli.output import console, stderr
+from cli.task_commands import By
 from core.database import require_current_schema, session_scope
 from core.errors import HaulflowError
 from core.settings import get_settings
@@ -19,16 +20,6 @@ from delivery.sender import DeliveryReport, SentEmail
 from lifecycle.actions import find_tasks
 from lifecycle.entities import parse_entity_ref
 from storage.factory import open_document_store
-
-By = Annotated[
-    str | None,
-    typer.Option(
-        envvar="HAULFLOW_USER",
-        metavar="USERNAME",
-        show_envvar=True,
-        help="Username recorded as who asked for the send (a known, active user).",
-    ),
-]
 
 
 def register(app: typer.Typer) -> None:

@@ -44,7 +44,7 @@ By = Annotated[
         envvar="HAULFLOW_USER",
         metavar="USERNAME",
         show_envvar=True,
-        help="Username recorded as who finished the tasks (a known, active user).",
+        help="Username recorded as who acted (a known, active user).",
     ),
 ]
 Note = Annotated[str | None, typer.Option(help="Why, kept in each task's history.")]
