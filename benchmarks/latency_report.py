@@ -7,6 +7,7 @@ import os
 import platform
 import statistics
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,7 +20,6 @@ from benchmarks.stack_harness import RunRecord, SinkMail, describe_sender
 from core.events import BUCKET_SECONDS
 from core.settings import get_settings
 from deployments.catalog import DISPATCH_LINGER_SECONDS
-from deployments.serve import RUNNER_POLL_SECONDS
 
 
 @dataclass
@@ -52,6 +52,8 @@ class Run:
     flow_runs: dict[uuid.UUID, RunRecord]
     smtp: SmtpLimit
     listing: ListingLimit
+    # What `haulflow serve`'s runner really polls at (`probe_runner_poll`).
+    runner_poll: float
 
 
 def build_result(run: Run) -> dict[str, Any]:
@@ -59,10 +61,9 @@ def build_result(run: Run) -> dict[str, Any]:
     samples, smtp, listing = run.samples, run.smtp, run.listing
     latencies = sorted(s.latency for s in samples if s.latency is not None)
     median = statistics.median(latencies) if latencies else None
-    sent_by: dict[str, int] = {}
-    for sample in samples:
-        kind = describe_sender(sample.reference, _sender_name(run, sample.reference))
-        sent_by[kind] = sent_by.get(kind, 0) + 1
+    sent_by = _count(
+        describe_sender(sample.reference, _sender_name(run, sample.reference)) for sample in samples
+    )
     origin = samples[0].pod_at if samples else None
     return {
         "uploads": len(samples),
@@ -97,13 +98,17 @@ def build_result(run: Run) -> dict[str, Any]:
             "platform": platform.platform(),
         },
         "settings": {
-            "runner_poll_s": float(
-                os.environ.get("PREFECT_RUNNER_POLL_FREQUENCY", RUNNER_POLL_SECONDS)
-            ),
+            "runner_poll_s": run.runner_poll,
             "event_bucket_s": BUCKET_SECONDS,
             "dispatch_linger_s": DISPATCH_LINGER_SECONDS,
             "sweep_interval_s": get_settings().sweep_interval_seconds,
         },
+        # Flow runs created from the first upload on, the sweep's future schedule left out.
+        "runs_by_state": _count(
+            record.state
+            for record in run.flow_runs.values()
+            if origin is not None and record.created >= origin and record.state != "Scheduled"
+        ),
         # Seconds from the first upload: when each upload and e-mail happened, and each run.
         "timeline": [
             {
@@ -137,6 +142,13 @@ def percentile(values: list[float], fraction: float) -> float | None:
     return values[min(max(rank, 1), len(values)) - 1]
 
 
+def _count(values: Iterable[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return counts
+
+
 def _sender_name(run: Run, reference: str) -> str | None:
     record = run.flow_runs.get(run.senders.get(reference, uuid.UUID(int=0)))
     return record.name if record else None
@@ -164,6 +176,10 @@ def print_table(result: dict[str, Any], console: Console) -> None:
         ("no e-mail / duplicates", f"{result['missing']} / {result['duplicates']}"),
         ("sent by", ", ".join(f"{k}: {v}" for k, v in sorted(result["sent_by"].items()))),
         ("upload call (record + event), median", seconds("upload_call_median_s")),
+        (
+            "runs created during the run, by state",
+            ", ".join(f"{k}: {v}" for k, v in sorted(result["runs_by_state"].items())),
+        ),
         (
             f"raw SMTP sink, same {result['message_bytes']:,}-byte message",
             f"{result['raw_smtp_msgs_per_s']:.0f} msg/s, {result['raw_smtp_ms_per_msg']:.1f} ms",

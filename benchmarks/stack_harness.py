@@ -11,6 +11,8 @@ import json
 import logging
 import os
 import re
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -226,6 +228,34 @@ class MailWatcher:
             if time.monotonic() > deadline:
                 return None
             time.sleep(0.05)
+
+
+# `haulflow serve` with `prefect.serve` replaced: it reports the poll interval of the Runner
+# it would have built, in the settings in effect at that point, and exits.
+_POLL_PROBE = """
+import sys
+import prefect
+from prefect.runner import Runner
+
+def probe(*deployments, limit=None, **kwargs):
+    print("runner-poll", Runner(limit=limit, **kwargs).query_seconds)
+
+prefect.serve = probe
+sys.argv = ["haulflow", "serve"]
+from cli.main import main
+main()
+"""
+
+
+def probe_runner_poll(env: dict[str, str]) -> float:
+    """The runner poll interval `haulflow serve` ends up with in `env`, not the one it asks for."""
+    done = subprocess.run(
+        [sys.executable, "-c", _POLL_PROBE], env=env, capture_output=True, text=True, timeout=120
+    )
+    for line in done.stdout.splitlines():
+        if line.startswith("runner-poll "):
+            return float(line.split()[1])
+    raise RuntimeError(f"the runner poll probe failed:\n{done.stdout}{done.stderr}")
 
 
 @dataclass(frozen=True)

@@ -7,16 +7,19 @@ and `haulflow serve`, as `haulflow up` starts them. One automatic `send-pod` tas
 needs a POD and a CMR. Per order, the POD is uploaded, then the CMR, as `haulflow documents
 upload` does it in process; the clock starts right before the CMR is recorded (the upload
 that makes the e-mail due) and stops at the sink's `received_at` for that order's e-mail.
-Every upload is `--gap` seconds after the previous one or its e-mail, whichever is later
-(with `--burst`, nothing waits for the e-mails). Then, in the same run: the sink's raw rate
-on one reused connection with the same message bytes, and the listing of a store holding
-`--listing-keys` documents, raw, through the store and through the sweep's reconciliation.
+The CMR follows its POD by `--gap` seconds, and the next POD follows the e-mail by as much
+(with `--burst`, nothing waits for the e-mails). Then, the stack stopped, in the same run:
+the sink's raw rate on one reused connection with the same message bytes, and the listing
+of a store holding `--listing-keys` documents: raw, through the store, and through the
+sweep's reconciliation. `--json` prints every figure, with the timeline of uploads, e-mails
+and flow runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -33,6 +36,7 @@ from benchmarks.stack_harness import (
     MailWatcher,
     isolated_environment,
     prepare_orders,
+    probe_runner_poll,
     read_flow_runs,
     running_moto_s3,
     sending_run_ids,
@@ -44,6 +48,7 @@ from lifecycle.entities import parse_entity_ref
 from models import DocumentType, utcnow
 from stack.demo_data import minimal_pdf
 from stack.processes import StopSignal, signals_ignored, stop_signals_raise
+from stack.up import serve_environment
 from storage.base import DocumentStore
 from storage.factory import open_document_store
 
@@ -64,7 +69,6 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             # A second Ctrl-C must not cut the stopping short: each stop step has its timeout.
             with signals_ignored():
-                console.print("stopping the stack…")
                 stack.close()
     if args.json:
         console.file.flush()
@@ -81,9 +85,14 @@ def _run(
 
     s3_endpoint = stack.enter_context(running_moto_s3()) if args.store == "s3" else None
     stack.enter_context(isolated_environment(var_dir, s3_endpoint=s3_endpoint))
+    if args.runner_poll is not None:
+        # Inherited by `haulflow serve` (the environment is restored at the end).
+        os.environ["PREFECT_RUNNER_POLL_FREQUENCY"] = f"{args.runner_poll:g}"
     console.print(f"starting the stack in {var_dir} ({args.store} store)…")
     started = time.monotonic()
-    demo = stack.enter_context(running_demo_stack())
+    # Its own exit stack, closed before the raw limits are measured: they get a quiet machine.
+    served = stack.enter_context(ExitStack())
+    demo = served.enter_context(running_demo_stack())
     console.print(f"stack ready in {time.monotonic() - started:.0f} s; preparing orders…")
     references = prepare_orders(args.uploads, var_dir / "input")
     store = open_document_store(get_settings())
@@ -91,24 +100,29 @@ def _run(
     samples = _upload_all(references, store, watcher, args, console)
     for sample in samples:
         sample.mail = sample.mail or watcher.wait_for(sample.reference, args.timeout)
-    console.print("measuring the raw limits…")
+    runner_poll = probe_runner_poll(serve_environment(demo.server, demo.sink, get_settings()))
+    flow_runs = read_flow_runs(demo.server.api_url)
+    console.print("stopping the stack, then measuring the raw limits…")
+    with signals_ignored():
+        served.close()
+    # After the stop: a second sending of any order would be in the sink by now.
+    watcher.poll()
+    for sample in samples:
+        sample.duplicates = max(0, len(watcher.found.get(sample.reference, [])) - 1)
     first = next((sample.mail for sample in samples if sample.mail), None)
     message = first.path.read_bytes() if first else minimal_pdf(["no e-mail arrived"])
     smtp = measure_smtp(message, var_dir / "raw-sink", count=args.smtp_messages)
     listing = measure_listing(args.store, var_dir, s3_endpoint=s3_endpoint, keys=args.listing_keys)
-    # Late enough for a second sending of any order to show.
-    watcher.poll()
-    for sample in samples:
-        sample.duplicates = max(0, len(watcher.found.get(sample.reference, [])) - 1)
     run = Run(
         store=args.store,
         mode="burst" if args.burst else "sequential",
         gap=args.gap,
         samples=samples,
         senders=sending_run_ids(references),
-        flow_runs=read_flow_runs(demo.server.api_url),
+        flow_runs=flow_runs,
         smtp=smtp,
         listing=listing,
+        runner_poll=runner_poll,
     )
     return build_result(run)
 
@@ -173,6 +187,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--gap", type=float, default=3.0, help="seconds between uploads")
     parser.add_argument("--burst", action="store_true", help="do not wait for each e-mail")
     parser.add_argument("--timeout", type=float, default=150.0, help="seconds per e-mail")
+    parser.add_argument(
+        "--runner-poll",
+        type=float,
+        help="set PREFECT_RUNNER_POLL_FREQUENCY for `haulflow serve` (default: unset)",
+    )
     parser.add_argument("--smtp-messages", type=int, default=200)
     parser.add_argument("--listing-keys", type=int, default=5000)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")

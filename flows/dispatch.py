@@ -19,17 +19,19 @@ async def dispatch(
 ) -> dict[str, int]:
     """Open document gates, then drain ready email tasks in batches until none is left.
 
-    `linger_seconds`: after draining, wait that long and drain once more. Wake-up events
-    share one id per 10-second bucket and a repeated id is dropped, so an upload late in
-    the bucket that woke this run has no event of its own: lingering past the bucket's end
-    sends it now rather than at the next sweep.
+    `linger_seconds`: after a drain that sent or postponed something, wait that long and
+    drain once more. Wake-up events share one id per 10-second bucket and a repeated id is
+    dropped, so an upload late in the bucket that woke this run has no event of its own:
+    lingering past the bucket's end sends it now rather than at the next sweep.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     touched: list[dict[str, Any]] = []
     totals = {"opened": 0, "batches": 0, "completed": 0, "retrying": 0, "failed": 0}
     _drain(batch_size, touched, totals)
-    if linger_seconds > 0:
+    # Only a run that found work lingers: runs queued behind it by later events of a burst
+    # then find nothing and end at once instead of each holding the slot for the linger.
+    if linger_seconds > 0 and touched:
         await asyncio.sleep(linger_seconds)
         _drain(batch_size, touched, totals)
     totals["sent"] = sum(row["outcome"] == "sent" for row in touched)
