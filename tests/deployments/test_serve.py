@@ -59,6 +59,9 @@ def served(
     prefect_api: str, room: Mailroom, client: SyncPrefectClient, tmp_path: Path
 ) -> Iterator[None]:
     """`haulflow serve` in a subprocess, until every deployment is polled by its runner."""
+    # The Prefect server is shared by the test session: start from deployments without the
+    # previous test's queued runs or concurrency slots.
+    _delete_deployments(client)
     env = os.environ | {
         "PREFECT_API_URL": prefect_api,
         "HAULFLOW_SWEEP_INTERVAL_SECONDS": str(SWEEP_SECONDS),
@@ -78,6 +81,17 @@ def served(
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+        _delete_deployments(client)
+
+
+def _delete_deployments(client: SyncPrefectClient) -> None:
+    from prefect.exceptions import ObjectNotFound
+
+    for name in DEPLOYMENT_NAMES:
+        try:
+            client.delete_deployment(client.read_deployment_by_name(name).id)
+        except ObjectNotFound:
+            pass
 
 
 def _all_ready(client: SyncPrefectClient) -> bool:
