@@ -28,6 +28,7 @@ from deployments.catalog import DEPLOYMENT_NAMES
 from models import Order
 from storage.folder import FolderStore
 from tests.mailroom import Mailroom, pdf
+from tests.prefect_server import running_prefect_server
 from tests.servers import SmtpSink
 
 if TYPE_CHECKING:
@@ -46,6 +47,14 @@ def room(session: Session, smtp_sink: SmtpSink, quick_retries: None) -> Mailroom
 
 
 @pytest.fixture
+def prefect_api(tmp_path: Path) -> Iterator[str]:
+    """A Prefect server of this test's own: a served test leaves queued runs and held
+    concurrency slots behind, which must not block the next test (nor other suites)."""
+    with running_prefect_server(tmp_path / "prefect-server") as api_url:
+        yield api_url
+
+
+@pytest.fixture
 def client(prefect_api: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[SyncPrefectClient]:
     from prefect.client.orchestration import get_client
 
@@ -59,9 +68,6 @@ def served(
     prefect_api: str, room: Mailroom, client: SyncPrefectClient, tmp_path: Path
 ) -> Iterator[None]:
     """`haulflow serve` in a subprocess, until every deployment is polled by its runner."""
-    # The Prefect server is shared by the test session: start from deployments without the
-    # previous test's queued runs or concurrency slots.
-    _delete_deployments(client)
     env = os.environ | {
         "PREFECT_API_URL": prefect_api,
         "HAULFLOW_SWEEP_INTERVAL_SECONDS": str(SWEEP_SECONDS),
@@ -81,17 +87,6 @@ def served(
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
-        _delete_deployments(client)
-
-
-def _delete_deployments(client: SyncPrefectClient) -> None:
-    from prefect.exceptions import ObjectNotFound
-
-    for name in DEPLOYMENT_NAMES:
-        try:
-            client.delete_deployment(client.read_deployment_by_name(name).id)
-        except ObjectNotFound:
-            pass
 
 
 def _all_ready(client: SyncPrefectClient) -> bool:
