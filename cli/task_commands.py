@@ -78,7 +78,7 @@ def list_tasks(
         ),
     ] = None,
     overdue: Annotated[
-        bool, typer.Option("--overdue", help="Worklist: due in the past and not finished.")
+        bool, typer.Option("--overdue", help="Worklist: due before today and not finished.")
     ] = False,
     documents_missing_days: Annotated[
         int | None,

@@ -6,12 +6,14 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, is_dataclass
-from datetime import datetime
+from datetime import UTC, datetime, time
 from enum import Enum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
+from core.settings import get_settings
 from lifecycle.entities import ENTITY_MODELS, EntityRef, find_entity_id, in_chunks
 from models import (
     FINISHED_STATUSES,
@@ -171,9 +173,22 @@ class EntityTaskList:
         return plain
 
 
+def overdue_before(now: datetime, timezone: str | None = None) -> datetime:
+    """Tasks due before this moment are overdue: the start of today on the carrier's calendar.
+
+    A task due today is due, not late (as in Odoo's activities or a paper diary): a manual
+    task due at its entity's creation is not overdue the moment it exists, and one due at
+    09:00 is overdue tomorrow, not at 09:01.
+    """
+    zone = ZoneInfo(timezone or get_settings().timezone)
+    local = now.astimezone(zone)
+    midnight = datetime.combine(local.date(), time(), tzinfo=zone)
+    return midnight.astimezone(UTC)
+
+
 def is_overdue(status: str, due_at: datetime | None, now: datetime) -> bool:
-    """A task is overdue when its due moment has passed and it is not finished."""
-    return due_at is not None and due_at < now and status not in FINISHED_STATUSES
+    """Unfinished, and due before today (`overdue_before`)."""
+    return due_at is not None and due_at < overdue_before(now) and status not in FINISHED_STATUSES
 
 
 def entity_tasks(*, session: Session, ref: EntityRef) -> EntityTaskList:

@@ -16,6 +16,7 @@ from lifecycle.views import (
     EntityHeader,
     is_overdue,
     load_entity_headers,
+    overdue_before,
     short_id,
     to_plain,
 )
@@ -82,7 +83,7 @@ def worklist(
         statement = statement.where(col(Task.responsible).in_(owners))
     if overdue:
         statement = statement.where(
-            col(Task.due_at) < now, col(Task.status).not_in(FINISHED_STATUSES)
+            col(Task.due_at) < overdue_before(now), col(Task.status).not_in(FINISHED_STATUSES)
         )
     if documents_missing_days is not None:
         statement = statement.where(

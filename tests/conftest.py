@@ -66,7 +66,8 @@ def postgresql_url() -> Iterator[str]:
     admin.dispose()
 
 
-def _empty_postgresql(engine: Engine) -> None:
+def empty_postgresql(engine: Engine) -> None:
+    """Truncate every table of the test database but the built-in roles."""
     # Roles are seeded by the migration; everything else starts empty for each test.
     tables = [t.name for t in SQLModel.metadata.sorted_tables if t.name != "roles"]
     with engine.begin() as connection:
@@ -88,16 +89,26 @@ def database_url(
         url = f"sqlite:///{path}"
     else:
         url = request.getfixturevalue("postgresql_url")
-        _empty_postgresql(engine_for(url))
+        empty_postgresql(engine_for(url))
     monkeypatch.setenv("HAULFLOW_DATABASE_URL", url)
     return url
+
+
+@pytest.fixture
+def postgresql_database(postgresql_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """PostgreSQL only (the production topology), emptied, set as HAULFLOW_DATABASE_URL."""
+    empty_postgresql(engine_for(postgresql_url))
+    monkeypatch.setenv("HAULFLOW_DATABASE_URL", postgresql_url)
+    get_settings.cache_clear()
+    return postgresql_url
 
 
 @pytest.fixture(autouse=True)
 def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Each test gets its own `var` directory and freshly read settings."""
     for name in list(os.environ):
-        if name.startswith("HAULFLOW_") and name != "HAULFLOW_TEST_DATABASE_URL":
+        # HAULFLOW_TEST_* configure the suite itself (PostgreSQL, the moved clock).
+        if name.startswith("HAULFLOW_") and not name.startswith("HAULFLOW_TEST_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("HAULFLOW_VAR_DIR", str(tmp_path / "var"))
     get_settings.cache_clear()
@@ -159,3 +170,30 @@ def smtp_sink() -> Iterator[SmtpSink]:
     """A real SMTP server over TCP on 127.0.0.1 that keeps every message it accepts."""
     with running_smtp_sink() as sink:
         yield sink
+
+
+# Where time matters: schedules, due and overdue moments, retries and backoff, stale claims,
+# settle windows, "the last hour" of `status`, waiting inbox drops, the served stack's
+# schedules. `./dev test` runs these again with the clock moved (tests/clock).
+TIME_SENSITIVE = (
+    "tests/lifecycle/",
+    "tests/delivery/",
+    "tests/ingestion/",
+    "tests/flows/",
+    "tests/stack/test_status.py",
+    "tests/cli/test_task_commands.py",
+    "tests/cli/test_send_commands.py",
+    "tests/cli/test_explain_command.py",
+    "tests/cli/test_document_commands.py",
+    "tests/deployments/",
+    "tests/tasks/",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tests of the time-sensitive modules `clock`."""
+    root = Path(str(config.rootpath))
+    for item in items:
+        relative = Path(str(item.path)).relative_to(root).as_posix()
+        if relative.startswith(TIME_SENSITIVE):
+            item.add_marker(pytest.mark.clock)

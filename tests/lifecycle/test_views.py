@@ -13,7 +13,7 @@ from lifecycle.actions import finish_tasks
 from lifecycle.entities import EntityRef
 from lifecycle.generation import generate_tasks
 from lifecycle.history import record_creation, record_transition
-from lifecycle.views import entity_tasks
+from lifecycle.views import entity_tasks, is_overdue, overdue_before
 from models import Category, StatusChange, Task, TaskDefinition, TaskStatus
 from tests.factories import apply_config, make_order, make_task
 
@@ -165,7 +165,8 @@ def test_unknown_entity_is_named(session: Session) -> None:
 
 def test_generated_tasks_on_the_page_then_finished_by_hand(session: Session) -> None:
     apply_config(session, VERSION_2)
-    order = make_order(session, reference="ORD-GEN")
+    # Created at T0, generated at T0: a fixed clock, whatever today is.
+    order = make_order(session, reference="ORD-GEN", created_at=T0)
     generate_tasks(
         session=session, category=Category.ORDER, entity_ids=[order.id], now=T0, by="generator"
     )
@@ -198,3 +199,16 @@ def test_generated_tasks_on_the_page_then_finished_by_hand(session: Session) -> 
     assert [task.status for task in page.tasks] == ["done", "open", "skipped", "done"]
     last = page.tasks[0].history[-1]
     assert (last.to_status, last.by, last.at, last.note) == ("done", "alice", NOW, "done by phone")
+
+
+def test_a_task_due_today_is_due_not_overdue_until_the_carriers_day_ends() -> None:
+    # 2027-03-28: Paris moves to summer time at 01:00 UTC; the day has 23 hours.
+    morning = datetime(2027, 3, 28, 7, 0, tzinfo=UTC)
+    just_before_midnight = datetime(2027, 3, 28, 21, 59, tzinfo=UTC)  # 23:59 CEST
+    just_after = datetime(2027, 3, 28, 22, 1, tzinfo=UTC)  # 00:01 CEST, the 29th
+    assert overdue_before(morning) == datetime(2027, 3, 27, 23, 0, tzinfo=UTC)  # CET midnight
+    assert not is_overdue("open", morning, just_before_midnight)
+    assert is_overdue("open", morning, just_after)
+    assert not is_overdue("done", morning, just_after)
+    # A manual task due at its entity's creation is not overdue the moment it exists.
+    assert not is_overdue("open", morning, morning + timedelta(seconds=1))

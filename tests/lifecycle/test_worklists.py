@@ -53,7 +53,7 @@ def world(session: Session) -> dict[str, str]:
         return made.id.hex[:8]
 
     ids = {
-        "overdue": task(first, "check-delivery", "user:alice", "open", due_at=NOW - HOUR),
+        "overdue": task(first, "check-delivery", "user:alice", "open", due_at=NOW - DAY),
         "docs_old": task(
             first,
             "collect-pod",
