@@ -22,7 +22,8 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from core.errors import ConflictError, NotFoundError
+from core.errors import ConflictError
+from core.moments import human_moment
 from core.settings import get_settings
 from delivery.compose import ComposeError, compose_task
 from lifecycle.entities import (
@@ -32,7 +33,7 @@ from lifecycle.entities import (
     find_entity_id,
     load_snapshots,
 )
-from lifecycle.generation import active_definitions, build_task, insert_tasks, read_fallback_role
+from lifecycle.generation import build_task, insert_tasks, read_fallback_role
 from lifecycle.history import record_transition
 from lifecycle.recipients import Resolution, resolve_recipients
 from models import Category, Task, TaskDefinition, TaskStatus
@@ -59,28 +60,6 @@ class RunItem:
     task_id: uuid.UUID | None = None
     queued: bool = False
     previews: list[Preview] = field(default_factory=list)
-
-
-def find_definition(*, session: Session, key: str) -> TaskDefinition:
-    """The current definition of `key`; refuse one that cannot send e-mail."""
-    statement = select(TaskDefinition).where(TaskDefinition.key == key)
-    matches = [
-        definition
-        for category in Category
-        for definition in active_definitions(session=session, category=category)
-        if definition.key == key
-    ]
-    if not matches:
-        known = session.exec(statement.limit(1)).first()
-        hint = " (it is no longer in the current configuration)" if known else ""
-        raise NotFoundError(f"no task definition '{key}'{hint}; see `haulflow config show`")
-    definition = matches[0]
-    if not definition.mailbox_key or not definition.spec.get("email"):
-        raise ConflictError(
-            f"'{key}' sends no e-mail (no mailbox or email in the configuration): "
-            "a person completes it with `haulflow tasks done`"
-        )
-    return definition
 
 
 def select_entities(
@@ -116,6 +95,7 @@ def prepare_run(
     by: str,
     now: datetime,
     dry_run: bool,
+    flow_run_id: uuid.UUID | None = None,
 ) -> list[RunItem]:
     """Per entity, create or requeue the task (or, dry, compose its e-mails); caller commits."""
     category = Category(definition.category)
@@ -136,6 +116,7 @@ def prepare_run(
         ).all()
     }
     run = _Run(session, store, definition, by=by, now=now, dry_run=dry_run)
+    run.flow_run_id = flow_run_id
     return [
         run.one(snapshots[entity_id], existing.get(entity_id), f"{category.value}:{reference}")
         for entity_id, reference in entities
@@ -156,6 +137,7 @@ class _Run:
         self.session, self.store, self.definition = session, store, definition
         self.by, self.now, self.dry_run = by, now, dry_run
         self.fallback_role = read_fallback_role(session=session, definitions=[definition])
+        self.flow_run_id: uuid.UUID | None = None
 
     def one(self, snapshot: EntitySnapshot, task: Task | None, label: str) -> RunItem:
         if snapshot.status == "cancelled":
@@ -188,7 +170,7 @@ class _Run:
 
     def _blocked(self, task: Task) -> str | None:
         if task.status == TaskStatus.DONE:
-            when = f"{task.completed_at:%Y-%m-%d %H:%M} UTC" if task.completed_at else "earlier"
+            when = human_moment(task.completed_at) if task.completed_at else "earlier"
             return f"already sent ({when}); `haulflow tasks resend {task.id}` sends it again"
         if task.status == TaskStatus.SENDING:
             return "being sent right now"
@@ -235,6 +217,7 @@ class _Run:
             by=self.by,
             now=self.now,
             note="run by hand",
+            flow_run_id=self.flow_run_id,
         )
         task.completed_at = task.completed_by = None
 

@@ -1,15 +1,20 @@
 """Every haulflow deployment, declared once: `haulflow serve` and `prefect.yaml` both read this.
 
-- `generate-<category>-tasks` ×4: woken by `haulflow.entities.changed`, drain the entities of
-  their category never generated (the event only wakes them: it carries counts, not ids).
-- `run-<category>-task` ×4: no trigger, no schedule; the Prefect UI's custom run (or
+Deployment names say what each one does (the Prefect UI lists them by that name, with the
+flow beneath); trigger names become the automation names.
+
+- `dispatch/send-ready-emails`: woken by `haulflow.document.uploaded` and
+  `haulflow.tasks.ready`; one run at a time (others queue: ENQUEUE), lingering past the
+  10-second bucket of the event that woke it so no upload of that bucket waits for the sweep
+  (see `flows/dispatch.py`).
+- `sweep/backstop`: every `HAULFLOW_SWEEP_INTERVAL_SECONDS` (60); a sweep that would start
+  while the previous one still runs is cancelled (CANCEL_NEW), so slow sweeps never queue up.
+- `generate-<category>-tasks/new-<category>s` ×4: woken by `haulflow.entities.changed`, drain
+  the entities of their category never generated (the event carries counts, not ids).
+- `run-<category>-task/by-hand` ×4: no trigger, no schedule; the Prefect UI's custom run (or
   `haulflow tasks run`) starts them with typed parameters.
-- `dispatch`: woken by `haulflow.document.uploaded` and `haulflow.tasks.ready`; one run at a
-  time (others queue: ENQUEUE), lingering past the 10-second bucket of the event that woke it
-  so no upload of that bucket waits for the sweep (see `flows/dispatch.py`).
-- `sweep`: every minute (`HAULFLOW_SWEEP_INTERVAL_SECONDS`); the backstop.
-- `alert`: woken by `prefect.automation.action.failed` (a trigger whose action failed, e.g. a
-  template reading a missing key): its run fails loudly with the reasons.
+- `alert/automation-failed`: woken by `prefect.automation.action.failed` (a trigger whose
+  action failed, e.g. a template reading a missing key): its run fails loudly with the reasons.
 
 Trigger templates read only keys haulflow's events always carry (`core.events`); the alert's
 own trigger uses no template, so it cannot fail the same way.
@@ -18,25 +23,27 @@ own trigger uses no template, so it cannot fail the same way.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from core.settings import get_settings
 from models import Category
 
-DEPLOYMENT_NAME = "haulflow"
 TAGS = ("haulflow",)
 # One bucket (core.events.BUCKET_SECONDS) plus the time a run takes to start.
 DISPATCH_LINGER_SECONDS = 12.0
+HAND_RUN = "by-hand"
+
+Collision = Literal["ENQUEUE", "CANCEL_NEW"]
 
 
 @dataclass(frozen=True)
 class TriggerSpec:
-    """A deployment trigger: the event names it expects, the resource it matches."""
+    """A deployment trigger: its automation's name, the events it expects, the resource."""
 
+    name: str
     expect: tuple[str, ...]
     match: dict[str, str]
     parameters: dict[str, Any] = field(default_factory=dict)
-    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -44,26 +51,34 @@ class DeploymentSpec:
     """One deployment of one flow."""
 
     flow_name: str
+    name: str
     entrypoint: str
+    description: str
     parameters: dict[str, Any] = field(default_factory=dict)
     interval_seconds: int | None = None
     triggers: tuple[TriggerSpec, ...] = ()
-    # None: unlimited; otherwise runs beyond the limit wait their turn (ENQUEUE).
+    # None: unlimited; otherwise runs beyond the limit wait (ENQUEUE) or are cancelled.
     concurrency_limit: int | None = None
+    collision: Collision = "ENQUEUE"
 
     @property
     def full_name(self) -> str:
-        """`dispatch/haulflow`, as Prefect names a deployment."""
-        return f"{self.flow_name}/{DEPLOYMENT_NAME}"
+        """`dispatch/send-ready-emails`, as Prefect names a deployment."""
+        return f"{self.flow_name}/{self.name}"
 
 
 def _generate(category: Category) -> DeploymentSpec:
+    flow_name = f"generate-{category.value}-tasks"
     return DeploymentSpec(
-        flow_name=f"generate-{category.value}-tasks",
+        flow_name=flow_name,
+        name=f"new-{category.value}s",
         entrypoint=f"flows/generate_tasks.py:generate_{category.value}_tasks",
+        description=f"Generate the tasks of {category.value}s created since the last run "
+        "(woken by every import).",
         parameters={"category": category.value, "reason": "entities changed"},
         triggers=(
             TriggerSpec(
+                name=f"{flow_name}: wake on entities changed",
                 expect=("haulflow.entities.changed",),
                 match={"prefect.resource.id": "haulflow.entities"},
                 parameters={"reason": "{{ event.payload.reason }}"},
@@ -76,7 +91,11 @@ def _generate(category: Category) -> DeploymentSpec:
 def _run(category: Category) -> DeploymentSpec:
     return DeploymentSpec(
         flow_name=f"run-{category.value}-task",
+        name=HAND_RUN,
         entrypoint=f"flows/run_task.py:run_{category.value}_task",
+        description=f"Send an e-mail task by hand for {category.value}s, e.g. ones created "
+        "before the automation: pick the task, your username and the references (or a day), "
+        "try it with dry run first. A task already sent is never sent twice.",
     )
 
 
@@ -85,10 +104,14 @@ def deployment_specs() -> list[DeploymentSpec]:
     return [
         DeploymentSpec(
             flow_name="dispatch",
+            name="send-ready-emails",
             entrypoint="flows/dispatch.py:dispatch",
+            description="Send every ready automatic e-mail task (woken by uploads and by new "
+            "ready tasks).",
             parameters={"reason": "wake-up", "linger_seconds": DISPATCH_LINGER_SECONDS},
             triggers=(
                 TriggerSpec(
+                    name="dispatch: wake on document uploaded",
                     expect=("haulflow.document.uploaded",),
                     match={"prefect.resource.id": "haulflow.documents"},
                     parameters={
@@ -96,6 +119,7 @@ def deployment_specs() -> list[DeploymentSpec]:
                     },
                 ),
                 TriggerSpec(
+                    name="dispatch: wake on tasks ready",
                     expect=("haulflow.tasks.ready",),
                     match={"prefect.resource.id": "haulflow.tasks"},
                     parameters={"reason": "tasks ready ({{ event.payload.reason }})"},
@@ -105,25 +129,44 @@ def deployment_specs() -> list[DeploymentSpec]:
         ),
         DeploymentSpec(
             flow_name="sweep",
+            name="backstop",
             entrypoint="flows/sweep.py:sweep",
+            description="The backstop: due tasks, abandoned sends, waiting inbox drops, "
+            "documents without a row, then dispatch.",
             interval_seconds=get_settings().sweep_interval_seconds,
             concurrency_limit=1,
+            collision="CANCEL_NEW",
         ),
         *(_generate(category) for category in Category),
         *(_run(category) for category in Category),
         DeploymentSpec(
             flow_name="alert",
+            name="automation-failed",
             entrypoint="flows/alert.py:alert",
+            description="Fail loudly, with the reasons, when an automation's action failed.",
             triggers=(
                 TriggerSpec(
+                    name="alert: an automation action failed",
                     expect=("prefect.automation.action.failed",),
                     match={"prefect.resource.id": "prefect.automation.*"},
-                    name="haulflow: an automation action failed",
                 ),
             ),
             concurrency_limit=1,
         ),
     ]
+
+
+def hand_run_category(spec: DeploymentSpec) -> Category | None:
+    """The category a hand-run deployment runs, or None for any other deployment."""
+    for category in Category:
+        if spec.flow_name == f"run-{category.value}-task":
+            return category
+    return None
+
+
+def hand_run_deployment(category: Category) -> str:
+    """`run-order-task/by-hand`: the deployment the Prefect UI's hand run of a category uses."""
+    return f"run-{category.value}-task/{HAND_RUN}"
 
 
 DEPLOYMENT_NAMES = tuple(spec.full_name for spec in deployment_specs())

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from deployments.catalog import DEPLOYMENT_NAME, TAGS, DeploymentSpec, deployment_specs
+from deployments.catalog import TAGS, DeploymentSpec, deployment_specs
 
 WORK_POOL = "haulflow"
 HEADER = """\
@@ -25,7 +25,8 @@ HEADER = """\
 def deployment_entry(spec: DeploymentSpec) -> dict[str, Any]:
     """One `deployments:` entry of prefect.yaml."""
     entry: dict[str, Any] = {
-        "name": DEPLOYMENT_NAME,
+        "name": spec.name,
+        "description": spec.description,
         "entrypoint": spec.entrypoint,
         "tags": list(TAGS),
         "parameters": dict(spec.parameters),
@@ -38,7 +39,7 @@ def deployment_entry(spec: DeploymentSpec) -> dict[str, Any]:
             {
                 "type": "event",
                 "enabled": True,
-                **({"name": trigger.name} if trigger.name else {}),
+                "name": trigger.name,
                 "expect": list(trigger.expect),
                 "match": dict(trigger.match),
                 **({"parameters": dict(trigger.parameters)} if trigger.parameters else {}),
@@ -48,7 +49,7 @@ def deployment_entry(spec: DeploymentSpec) -> dict[str, Any]:
     if spec.concurrency_limit:
         entry["concurrency_limit"] = {
             "limit": spec.concurrency_limit,
-            "collision_strategy": "ENQUEUE",
+            "collision_strategy": spec.collision,
         }
     return entry
 

@@ -11,11 +11,13 @@ import importlib
 import os
 from typing import TYPE_CHECKING, Any, cast
 
-from deployments.catalog import DEPLOYMENT_NAME, TAGS, DeploymentSpec, deployment_specs
+from deployments.catalog import TAGS, DeploymentSpec, deployment_specs, hand_run_category
 
 if TYPE_CHECKING:
     from prefect import Flow
     from prefect.deployments.runner import RunnerDeployment
+
+    from tasks.forms import Choices
 
 RUNNER_POLL_SECONDS = "1"
 
@@ -28,10 +30,13 @@ def load_flow(entrypoint: str) -> Flow[Any, Any]:
     return loaded
 
 
-def runner_deployment(spec: DeploymentSpec) -> RunnerDeployment:
-    """The spec as Prefect's runner deployment."""
+def runner_deployment(spec: DeploymentSpec, choices: Choices | None = None) -> RunnerDeployment:
+    """The spec as Prefect's runner deployment; a hand run's form offers `choices`."""
     from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
     from prefect.events import DeploymentEventTrigger
+    from prefect.utilities.callables import ParameterSchema
+
+    from tasks.forms import hand_run_schema
 
     triggers = [
         DeploymentEventTrigger(
@@ -44,21 +49,33 @@ def runner_deployment(spec: DeploymentSpec) -> RunnerDeployment:
     ]
     limit = (
         ConcurrencyLimitConfig(
-            limit=spec.concurrency_limit, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE
+            limit=spec.concurrency_limit,
+            collision_strategy=ConcurrencyLimitStrategy(spec.collision),
         )
         if spec.concurrency_limit
         else None
     )
     # `to_deployment` returns a coroutine only when called from async code; this is sync.
     deployment = load_flow(spec.entrypoint).to_deployment(
-        name=DEPLOYMENT_NAME,
+        name=spec.name,
+        description=spec.description,
         interval=spec.interval_seconds,
         parameters=spec.parameters or None,
         triggers=list(triggers) or None,
         concurrency_limit=limit,
         tags=list(TAGS),
     )
-    return cast("RunnerDeployment", deployment)
+    runner = cast("RunnerDeployment", deployment)
+    # Prefect derives the entrypoint from the function's qualified name, which for a copy
+    # made with `with_options` names the original flow; the runner must load the copy.
+    runner.entrypoint = spec.entrypoint
+    category = hand_run_category(spec)
+    if choices is not None and category is not None:
+        schema = runner._parameter_openapi_schema.model_dump_for_openapi()
+        runner._parameter_openapi_schema = ParameterSchema(
+            **hand_run_schema(schema, category, choices)
+        )
+    return runner
 
 
 def runner_poll_seconds() -> float:
@@ -72,8 +89,11 @@ def serve_all(limit: int = 8) -> None:
 
     # Passed to the runner itself: Prefect's settings are already built by now, so setting
     # the variable here would be read by nobody (the benchmark caught the 10 s default).
+    from tasks.forms import read_choices
+
+    choices = read_choices()
     serve(
-        *(runner_deployment(spec) for spec in deployment_specs()),
+        *(runner_deployment(spec, choices) for spec in deployment_specs()),
         limit=limit,
         query_seconds=runner_poll_seconds(),
     )

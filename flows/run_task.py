@@ -1,77 +1,97 @@
-"""Run an email task by hand for older entities, from the Prefect UI: one flow per category.
+"""Run an e-mail task by hand for older entities, from the Prefect UI: one flow per category.
 
-The same path as `haulflow tasks run` (`delivery.runs.run_by_hand`); the four flows differ
-only in their name and category, so the Prefect UI shows "run-order-task" and
-"run-trip-task" with a form an operations person can fill in.
+The same path as `haulflow tasks run` (`delivery.runs.run_by_hand`). The four flows are one
+function deployed under four names (`with_options`), so the Prefect UI shows
+`run-order-task` and `run-trip-task`, each with its own form (the task keys of its category
+as choices, see `deployments.forms`); the flow's name says which category it runs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Coroutine
 from typing import Any
 
-from prefect import Flow, flow, get_run_logger
+from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_table_artifact
+from prefect.client.schemas.objects import State
 from prefect.runtime import flow_run
 
 from models import Category
+from tasks.audit import publish_entity_artifacts
+from tasks.outcomes import final_state, rename_run, shown, warn_problems
 from tasks.runs import run_task_by_hand, tag_run
 
-NAME_LIMIT = 3
+
+def _target(parameters: dict[str, Any]) -> str:
+    entities = [str(e) for e in parameters.get("entities") or []]
+    before = parameters.get("created_before")
+    return shown(entities) or (f"created before {before}" if before else "nothing")
 
 
 def _run_name() -> str:
     parameters = flow_run.get_parameters()
-    entities = [str(e) for e in parameters.get("entities") or []]
-    shown = ", ".join(entities[:NAME_LIMIT]) + (
-        f" +{len(entities) - NAME_LIMIT}" if len(entities) > NAME_LIMIT else ""
-    )
-    before = parameters.get("created_before")
-    target = shown or (f"created before {before}" if before else "nothing")
     dry = " (dry run)" if parameters.get("dry_run") else ""
-    return f"run {parameters['task_key']} on {target}{dry}"
+    return f"{parameters['task_key']} on {_target(parameters)}{dry}"
 
 
-def run_task_flow(category: Category) -> Flow[..., Coroutine[Any, Any, dict[str, int]]]:
-    """The `run-<category>-task` flow."""
-
-    @flow(name=f"run-{category.value}-task", flow_run_name=_run_name)
-    async def run_task(
-        task_key: str,
-        requested_by: str,
-        entities: list[str] | None = None,
-        created_before: dt.date | None = None,
-        dry_run: bool = False,
-    ) -> dict[str, int]:
-        """Send an email task by hand: named entities, or all created before a day.
-
-        `requested_by` is a haulflow username (recorded as who sent); `entities` are
-        references (`ORD-1001`) of this category; `dry_run` sends nothing.
-        """
-        refs = [e if ":" in e else f"{category.value}:{e}" for e in entities or []]
-        await tag_run([f"task:{task_key}", *refs[:20]])
-        result = run_task_by_hand(
-            task_key=task_key,
-            category=category.value,
-            refs=refs,
-            created_before=created_before,
-            dry_run=dry_run,
-            requested_by=requested_by,
-        )
-        get_run_logger().info("%s", result["summary"])
-        await acreate_table_artifact(
-            key=f"run-{category.value}-task",
-            table=result["rows"] or [{"entity": "-", "outcome": "no entity matched"}],
-            description=f"What this run of {task_key} did, per entity.",
-        )
-        counts: dict[str, int] = result["counts"]
-        return counts
-
-    return run_task
+def _category() -> Category:
+    """The category this copy of the flow runs, from its name: `run-trip-task` → trip."""
+    name = str(flow_run.get_flow_name() or "run-order-task")
+    return Category(name.removeprefix("run-").removesuffix("-task"))
 
 
-run_order_task = run_task_flow(Category.ORDER)
-run_booking_task = run_task_flow(Category.BOOKING)
-run_trip_task = run_task_flow(Category.TRIP)
-run_invoice_task = run_task_flow(Category.INVOICE)
+@flow(name="run-task", flow_run_name=_run_name)
+async def run_task(
+    task_key: str,
+    requested_by: str,
+    entities: list[str] | None = None,
+    created_before: dt.date | None = None,
+    dry_run: bool = False,
+) -> State[dict[str, int]]:
+    """Send an e-mail task by hand: to the entities named, or to all created before a day.
+
+    A task already sent is left alone (resend it on purpose with `haulflow tasks resend`), so
+    running the same form twice never sends twice.
+
+    Args:
+        task_key: The task to send, as configured (e.g. send-pod).
+        requested_by: Your haulflow username; the sends are recorded as yours.
+        entities: References of this category, e.g. ORD-1001 (or order:ORD-1001). Leave
+            empty to use the day below.
+        created_before: Every entity of this category created before this day (carrier's
+            time), when no reference is given.
+        dry_run: Show who would receive what, with which attachments; send nothing.
+    """
+    category = _category()
+    refs = [e if ":" in e else f"{category.value}:{e}" for e in entities or []]
+    await tag_run([f"task:{task_key}", *refs[:20]])
+    result = run_task_by_hand(
+        task_key=task_key,
+        category=category.value,
+        refs=refs,
+        created_before=created_before,
+        dry_run=dry_run,
+        requested_by=requested_by,
+    )
+    get_run_logger().info("%s", result["summary"])
+    warn_problems(result["problems"])
+    if not dry_run:
+        publish_entity_artifacts(result["entities"])
+    await acreate_table_artifact(
+        key=f"run-{category.value}-task",
+        table=result["rows"] or [{"entity": "-", "outcome": "no entity matched"}],
+        description=f"What this run of {task_key} did, per entity, and who got which e-mail.",
+    )
+    counts: dict[str, int] = result["counts"]
+    sent = f"{counts['sent']} e-mail(s) sent" + (
+        f" to {shown(result['recipients'], 2)}" if result["recipients"] else ""
+    )
+    done = "dry run, nothing sent" if dry_run else sent
+    await rename_run(f"{task_key} on {_target(flow_run.get_parameters())}: {done}")
+    return final_state(result["problems"], summary=result["summary"], result=counts)
+
+
+run_order_task = run_task.with_options(name="run-order-task")
+run_booking_task = run_task.with_options(name="run-booking-task")
+run_trip_task = run_task.with_options(name="run-trip-task")
+run_invoice_task = run_task.with_options(name="run-invoice-task")

@@ -11,13 +11,12 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from core.errors import HaulflowError
 from core.settings import get_settings
-from delivery.runs import run_by_hand
+from delivery.runs import RunResult, run_by_hand
 from lifecycle.entities import parse_entity_ref
 from models import Category
 from storage.factory import open_document_store
-from tasks.mail import alert_failure, summarize
+from tasks.mail import alert_failure, run_id, summarize
 
 
 async def tag_run(tags: list[str]) -> None:
@@ -42,42 +41,63 @@ def run_task_by_hand(
     requested_by: str,
 ) -> dict[str, Any]:
     """Create or requeue the task on each entity and send it, as `haulflow tasks run` does."""
-    parsed = [parse_entity_ref(ref) for ref in refs]
-    wrong = [str(ref) for ref in parsed if ref.category is not Category(category)]
-    if wrong:
-        raise HaulflowError(f"this flow runs {category} tasks; not for {', '.join(wrong)}")
     before = None
     if created_before is not None:
         zone = ZoneInfo(get_settings().timezone)
         before = dt.datetime.combine(created_before, dt.time(), tzinfo=zone)
     result = run_by_hand(
         key=task_key,
-        refs=parsed,
+        refs=[parse_entity_ref(ref) for ref in refs],
         created_before=before,
         dry_run=dry_run,
         by=requested_by,
         store=open_document_store(get_settings()),
+        category=Category(category),
+        flow_run_id=run_id(),
     )
     for problem in result.report.failed:
         alert_failure(problem)
-    sent = summarize(result.report)
-    rows = [
-        {
-            "entity": item.entity,
-            "outcome": item.outcome,
-            "task": str(item.task_id) if item.task_id else "-",
-            "would send to": "; ".join(", ".join(p.recipients) for p in item.previews) or "-",
-        }
-        for item in result.items
-    ]
+    return describe_run(result, dry_run=dry_run)
+
+
+def describe_run(result: RunResult, *, dry_run: bool) -> dict[str, Any]:
+    """Per entity what the run did and who got (or would get) which e-mail, with counts."""
+    report = summarize(result.report)
+    sent_by_task: dict[str, list[dict[str, Any]]] = {}
+    for email in report["sent"]:
+        sent_by_task.setdefault(email["task"], []).append(email)
+    rows = []
+    for item in result.items:
+        task_id = str(item.task_id) if item.task_id else None
+        if dry_run:
+            emails = [{"to": ", ".join(p.recipients), "subject": p.subject} for p in item.previews]
+        else:
+            emails = sent_by_task.get(task_id or "", [])
+        rows.append(
+            {
+                "entity": item.entity,
+                "outcome": item.outcome,
+                "task": task_id[:8] if task_id else "-",
+                "would send to" if dry_run else "sent to": "; ".join(e["to"] for e in emails)
+                or "-",
+                "subject": "; ".join(e["subject"] for e in emails) or "-",
+            }
+        )
     counts = {
         "entities": len(result.items),
         "queued": sum(item.queued for item in result.items),
-        "sent": len(sent["sent"]),
-        "failed": len(sent["failed"]),
+        "sent": len(report["sent"]),
+        "failed": len(report["failed"]) + len(report["uncertain"]),
     }
     summary = (
         f"{counts['entities']} entities, {counts['queued']} queued, {counts['sent']} e-mails sent"
         f", {counts['failed']} failed" + (" (dry run)" if dry_run else "")
     )
-    return {"rows": rows, "counts": counts, "summary": summary}
+    return {
+        "rows": rows,
+        "counts": counts,
+        "summary": summary,
+        "problems": {kind: report[kind] for kind in ("failed", "uncertain", "retrying")},
+        "entities": [item.entity for item in result.items],
+        "recipients": sorted({r for e in report["sent"] for r in e["to"].split(", ")}),
+    }

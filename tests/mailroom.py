@@ -61,6 +61,7 @@ SEND_POD = """
       mailbox: pod
       reply_to: "Service client <service@transports-test.example>"
       on_uncertain_delivery: UNCERTAIN
+      on_corrected_document: CORRECTED
       email:
         default_language: fr
         languages:
@@ -80,6 +81,7 @@ TRIP_POD = """
       intended_for: {trip_contacts: true, roles: [cmr-pod-processing]}
       required_documents: [pod]
       mailbox: pod
+      on_corrected_document: CORRECTED
       email:
         default_language: en
         languages:
@@ -112,8 +114,11 @@ class Mailroom:
         *,
         orders: str = SEND_POD,
         trips: str = "",
+        bookings: str = "",
+        invoices: str = "",
         execution: str = "automatic",
         uncertain: str = "resend",
+        corrected: str = "ignore",
         paused: bool = False,
         max_bytes: int = 10_000_000,
     ) -> None:
@@ -123,10 +128,11 @@ class Mailroom:
             .replace("PAUSED", "true" if paused else "false")
         )
         tasks = "tasks:\n"
-        for section, text in (("orders", orders), ("trips", trips)):
+        sections = (("orders", orders), ("bookings", bookings), ("trips", trips))
+        for section, text in (*sections, ("invoices", invoices)):
             if text:
                 text = textwrap.dedent(text).replace("EXECUTION", execution)
-                text = text.replace("UNCERTAIN", uncertain)
+                text = text.replace("UNCERTAIN", uncertain).replace("CORRECTED", corrected)
                 tasks += f"  {section}:\n" + textwrap.indent(text, "  ")
         apply_config(self.session, header + tasks)
         self.session.commit()

@@ -18,6 +18,7 @@ from flows.sweep import sweep
 from ingestion.documents import document_key
 from models import Communication, DocumentType, Task, TaskEvent, TaskStatus
 from storage.folder import FolderStore
+from tasks.outcomes import result_of
 from tests.mailroom import Mailroom, pdf
 from tests.servers import SmtpSink
 
@@ -49,7 +50,8 @@ def test_dispatch_sends_and_records_the_run_in_the_history(
     assert state.result()["sent"] == 3 and state.result()["batches"] == 2
     assert len(room.sink.received) == 3
     run_id = state.state_details.flow_run_id
-    assert prefect_client.read_flow_run(run_id).name == "dispatch test"
+    # The runs list says what each run sent.
+    assert prefect_client.read_flow_run(run_id).name.startswith("dispatch test: 3 sent (order:")
     room.session.expire_all()
     tasks = room.session.exec(select(Task)).all()
     assert {task.completed_by for task in tasks} == {f"flow-run:{run_id}"}
@@ -78,8 +80,12 @@ def test_a_permanent_failure_raises_a_prefect_event(
     room.upload(order, "pod", pdf("pod"))
     room.upload(order, "cmr", pdf("cmr"))
 
-    asyncio.run(dispatch(reason="test"))
+    state = asyncio.run(dispatch(reason="test", return_state=True))
 
+    # Not a green Completed: a red `Failed` whose message says what is left.
+    assert (state.is_failed(), state.name) == (True, "Failed")
+    assert "1 failed: see the WARNING lines" in str(state.message)
+    assert result_of(state)["failed"] == 1
     task = room.session.exec(select(Task)).one()
     assert task.status == TaskStatus.FAILED
     wanted = EventFilter(
@@ -126,12 +132,13 @@ def test_smtp_down_then_back_the_sweep_sends_it_once(
     room.upload(order, "pod", pdf("pod"))
     room.upload(order, "cmr", pdf("cmr"))
 
-    first = asyncio.run(dispatch(reason="document uploaded"))
+    first = asyncio.run(dispatch(reason="document uploaded", return_state=True))
     room.sink.start()
-    second = asyncio.run(sweep(reconcile_store=False))
+    second = asyncio.run(sweep(reconcile_store=False, return_state=True))
 
-    assert (first["retrying"], first["sent"]) == (1, 0)
-    assert second["sent"] == 1
+    assert (first.is_failed(), first.name) == (True, "Postponed")
+    assert (result_of(first)["retrying"], result_of(first)["sent"]) == (1, 0)
+    assert second.is_completed() and result_of(second)["sent"] == 1
     assert len(room.sink.received) == 1
     room.session.expire_all()
     task = room.session.exec(select(Task)).one()

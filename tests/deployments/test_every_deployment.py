@@ -1,0 +1,321 @@
+"""Every deployment started the way the Prefect UI starts it: through the server, on `serve`.
+
+The runs are created on the Prefect server (`run_deployment`, and `prefect deployment run`
+for the hand run, as an operator types it) and executed by the runner of `haulflow serve`,
+in their own processes, loading the flows from their entrypoints. E-mails arrive at a real
+SMTP server over TCP and are checked in the bytes it received; the database is read back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from sqlmodel import Session, select
+
+from deployments.catalog import DEPLOYMENT_NAMES, hand_run_deployment
+from lifecycle.generation import generate_tasks
+from models import Category, Communication, Order, Task, TaskEvent, TaskStatus, utcnow
+from tests.deployments.conftest import REPO, wait_until
+from tests.factories import (
+    make_booking,
+    make_contact,
+    make_invoice,
+    make_order,
+    make_party,
+    make_trip,
+)
+from tests.mailroom import SEND_POD, TRIP_POD, Mailroom, pdf
+
+if TYPE_CHECKING:
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.client.schemas.objects import FlowRun
+
+BOOKING_MAIL = """
+    - key: confirm-booking
+      name: Confirm the booking
+      execution: manual
+      intended_for: {roles: [operations]}
+      mailbox: pod
+      email:
+        default_language: en
+        languages:
+          en: {subject: "Booking {{ booking.reference }}", text: "Confirmed."}
+"""
+INVOICE_MAIL = """
+    - key: send-invoice
+      name: Send the invoice
+      execution: manual
+      intended_for: {roles: [billing]}
+      mailbox: pod
+      email:
+        default_language: en
+        languages:
+          en: {subject: "Invoice {{ invoice.reference }}", text: "Please find it."}
+"""
+
+
+@pytest.fixture
+def sweep_seconds() -> int:
+    """No scheduled sweep during the test: it starts the sweep itself, after the rest."""
+    return 3600
+
+
+def _run(client: SyncPrefectClient, name: str, **parameters: Any) -> FlowRun:
+    """Create a run of deployment `name` on the server and wait until the runner ends it."""
+    from prefect.deployments import run_deployment
+
+    run: FlowRun = run_deployment(name, parameters=parameters, timeout=120)
+    assert run.state is not None and run.state.is_final(), f"{name} did not finish: {run.state}"
+    return client.read_flow_run(run.id)
+
+
+def _cli_run(prefect_api: str, name: str, *parameters: str) -> uuid.UUID:
+    """`prefect deployment run NAME -p ...`, the stock CLI; the id of the run it created."""
+    process = subprocess.run(
+        [sys.executable, "-m", "prefect", "deployment", "run", name, *parameters],
+        cwd=REPO,
+        env=os.environ | {"PREFECT_API_URL": prefect_api},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert process.returncode == 0, process.stdout + process.stderr
+    line = next(line for line in process.stdout.splitlines() if "UUID:" in line)
+    return uuid.UUID(line.split("UUID:")[1].strip())
+
+
+def _finished(client: SyncPrefectClient, run_id: uuid.UUID) -> FlowRun:
+    wait_until(
+        lambda: (state := client.read_flow_run(run_id).state) is not None and state.is_final(),
+        120,
+        f"flow run {run_id} to finish",
+    )
+    return client.read_flow_run(run_id)
+
+
+def _artifact(client: SyncPrefectClient, run_id: uuid.UUID, key: str) -> list[dict[str, Any]]:
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterKey,
+    )
+
+    [artifact] = client.read_artifacts(
+        artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]), key=ArtifactFilterKey(any_=[key])
+        )
+    )
+    data = artifact.data
+    rows: list[dict[str, Any]] = json.loads(data) if isinstance(data, str) else data
+    return rows
+
+
+def _to(room: Mailroom, subject_part: str) -> list[tuple[str, ...]]:
+    return [r.rcpt_tos for r in room.sink.received if subject_part in r.message["Subject"]]
+
+
+def _older_order(session: Session, contact: str) -> Order:
+    """An order whose tasks were generated before the automation existed: it has none."""
+    customer = make_party(session)
+    make_contact(session, customer, "cmr-pod-processing", email=contact)
+    order = make_order(session, customer)
+    generate_tasks(
+        session=session, category=Category.ORDER, entity_ids=[order.id], now=utcnow(), by="t"
+    )
+    session.commit()
+    return order
+
+
+def test_every_deployment_runs_on_the_served_stack(
+    room: Mailroom,
+    database_url: str,
+    prefect_api: str,
+    client: SyncPrefectClient,
+    request: pytest.FixtureRequest,
+) -> None:
+    session = room.session
+    older = _older_order(session, "pod@older.example")
+    # Every category has an e-mail task; serving starts after, so its forms offer them.
+    room.configure(orders=SEND_POD, trips=TRIP_POD, bookings=BOOKING_MAIL, invoices=INVOICE_MAIL)
+    room.upload(older, "pod", pdf("older pod"))
+    room.upload(older, "cmr", pdf("older cmr"))
+    request.getfixturevalue("served")
+    assert len(DEPLOYMENT_NAMES) == 11
+
+    # The hand-run forms offer each category's e-mail tasks and the users as choices, and
+    # every parameter says what it is for.
+    form = client.read_deployment_by_name(hand_run_deployment(Category.ORDER))
+    properties = form.parameter_openapi_schema["properties"]
+    assert properties["task_key"]["enum"] == ["send-pod"]
+    assert properties["requested_by"]["enum"] == ["alice"]
+    assert all(field.get("description") for field in properties.values())
+    trip_form = client.read_deployment_by_name(hand_run_deployment(Category.TRIP))
+    assert trip_form.parameter_openapi_schema["properties"]["task_key"]["enum"] == ["trip-pod"]
+
+    # run-order-task, as the issue's operator typed it: a dry run completes, sends nothing,
+    # and its artifact says who would get what.
+    dry_id = _cli_run(
+        prefect_api,
+        hand_run_deployment(Category.ORDER),
+        "-p",
+        "task_key=send-pod",
+        "-p",
+        "requested_by=alice",
+        "-p",
+        f'entities=["{older.reference}"]',
+        "-p",
+        "dry_run=true",
+    )
+    dry = _finished(client, dry_id)
+    assert dry.state is not None and dry.state.is_completed(), dry.state
+    assert room.sink.received == []
+    [row] = _artifact(client, dry_id, "run-order-task")
+    assert row["would send to"] == "pod@older.example" and older.reference in row["subject"]
+    assert dry.name == f"send-pod on {older.reference}: dry run, nothing sent"
+
+    # The real run sends exactly one e-mail, recorded with the run's id everywhere.
+    real = _run(client, hand_run_deployment(Category.ORDER), task_key="send-pod",
+                requested_by="alice", entities=[older.reference])  # fmt: skip
+    assert real.state is not None and real.state.is_completed(), real.state
+    assert _to(room, older.reference) == [("pod@older.example",)]
+    session.expire_all()
+    task = session.exec(select(Task).where(Task.entity_id == older.id)).one()
+    assert (task.status, task.completed_by) == (TaskStatus.DONE, "alice")
+    email = session.exec(select(Communication).where(Communication.task_id == task.id)).one()
+    assert email.flow_run_id == real.id and email.requested_by == "alice"
+    events = session.exec(select(TaskEvent).where(TaskEvent.task_id == task.id)).all()
+    assert {e.to_status for e in events if e.flow_run_id == real.id} >= {"sending", "done"}
+    [row] = _artifact(client, real.id, "run-order-task")
+    assert row["sent to"] == "pod@older.example"
+    assert _artifact(client, real.id, f"order-{older.reference.lower()}")[0]["status"] == "done"
+    assert real.name == f"send-pod on {older.reference}: 1 e-mail(s) sent to pod@older.example"
+
+    # A second run sends nothing.
+    again = _run(client, hand_run_deployment(Category.ORDER), task_key="send-pod",
+                 requested_by="alice", entities=[older.reference])  # fmt: skip
+    assert again.state is not None and again.state.is_completed()
+    assert len(_to(room, older.reference)) == 1
+    assert _artifact(client, again.id, "run-order-task")[0]["outcome"].startswith("already sent")
+
+    # A key the form does not offer is refused by the server before any run exists.
+    from prefect.exceptions import PrefectHTTPStatusError
+
+    with pytest.raises(PrefectHTTPStatusError):
+        _run(client, hand_run_deployment(Category.ORDER), task_key="trip-pod",
+             requested_by="alice", entities=[older.reference])  # fmt: skip
+
+    # The other three hand runs each send their category's e-mail.
+    subcontractor = make_party(session, kind="subcontractor")
+    make_contact(session, subcontractor, "operations", email="ops@sub.example")
+    booking = make_booking(session, subcontractor_id=subcontractor.id)
+    billed = make_party(session)
+    make_contact(session, billed, "billing", email="billing@billed.example")
+    invoice = make_invoice(session, billed)
+    carried = room.order("pod@carried.example")
+    trip = make_trip(session, [carried])
+    session.commit()
+    room.upload(carried, "pod", pdf("carried pod"))
+    for category, key, reference in (
+        (Category.BOOKING, "confirm-booking", booking.reference),
+        (Category.INVOICE, "send-invoice", invoice.reference),
+        (Category.TRIP, "trip-pod", trip.reference),
+    ):
+        run = _run(client, hand_run_deployment(category), task_key=key, requested_by="alice",
+                   entities=[reference])  # fmt: skip
+        assert run.state is not None and run.state.is_completed(), (category, run.state)
+    assert _to(room, booking.reference) == [("ops@sub.example",)]
+    assert _to(room, invoice.reference) == [("billing@billed.example",)]
+    assert _to(room, trip.reference) == [("pod@carried.example",)]
+
+    # generate-<category>-tasks: entities created without generation get their tasks.
+    pending = {
+        Category.ORDER: room_order_without_tasks(room),
+        Category.BOOKING: make_booking(session, subcontractor_id=subcontractor.id).id,
+        Category.TRIP: make_trip(session).id,
+        Category.INVOICE: make_invoice(session, billed).id,
+    }
+    session.commit()
+    for category, entity_id in pending.items():
+        run = _run(client, f"generate-{category.value}-tasks/new-{category.value}s")
+        assert run.state is not None and run.state.is_completed(), (category, run.state)
+        session.expire_all()
+        assert session.exec(select(Task).where(Task.entity_id == entity_id)).first(), category
+
+    # dispatch sends a ready task; with the server answering 451 it ends `Postponed`. The
+    # generation runs announced their new tasks: their dispatch runs must be over first.
+    _until_idle(client)
+    ready = room.order("pod@ready.example")
+    room.upload(ready, "pod", pdf("ready pod"))
+    room.upload(ready, "cmr", pdf("ready cmr"))
+    assert _task(session, ready.id).status == TaskStatus.READY
+    room.sink.reply_next("451 4.3.0 try again later")
+    postponed = _run(client, "dispatch/send-ready-emails", reason="test", linger_seconds=0)
+    assert postponed.state is not None and postponed.state.is_failed()
+    assert postponed.state.name == "Postponed" and "1 postponed" in str(postponed.state.message)
+    assert _to(room, ready.reference) == []
+    sent = _run(client, "dispatch/send-ready-emails", reason="test")
+    assert sent.state is not None and sent.state.is_completed(), sent.state
+    assert _to(room, ready.reference) == [("pod@ready.example",)]
+    assert sent.name == f"dispatch test: 1 sent (order:{ready.reference})"
+
+    # sweep: the backstop runs to the end, its dispatch as a subflow.
+    swept = _run(client, "sweep/backstop")
+    assert swept.state is not None and swept.state.is_completed(), swept.state
+
+    # alert: with no failed automation action to report it still fails loudly, by design.
+    alert = _run(client, "alert/automation-failed")
+    assert alert.state is not None and alert.state.is_failed()
+    assert "lookback" in str(alert.state.message)
+
+    # Nothing crashed: every run the runner started could load its flow.
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterStateType
+    from prefect.client.schemas.filters import FlowRunFilterState as StateFilter
+    from prefect.client.schemas.objects import StateType
+
+    crashed = client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(
+            state=StateFilter(type=FlowRunFilterStateType(any_=[StateType.CRASHED]))
+        )
+    )
+    assert crashed == []
+
+
+def _until_idle(client: SyncPrefectClient) -> None:
+    """Wait until no flow run is due, pending or running (future scheduled runs aside)."""
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterExpectedStartTime,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.filters import FlowRunFilterState as StateFilter
+    from prefect.client.schemas.objects import StateType
+
+    busy = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING]
+
+    def idle() -> bool:
+        wanted = FlowRunFilter(
+            state=StateFilter(type=FlowRunFilterStateType(any_=busy)),
+            expected_start_time=FlowRunFilterExpectedStartTime(before_=utcnow()),
+        )
+        return client.read_flow_runs(flow_run_filter=wanted) == []
+
+    wait_until(idle, 120, "idle runs")
+
+
+def _task(session: Session, entity_id: uuid.UUID) -> Task:
+    session.expire_all()
+    return session.exec(select(Task).where(Task.entity_id == entity_id)).one()
+
+
+def room_order_without_tasks(room: Mailroom) -> uuid.UUID:
+    """An order created after the configuration, its generation still pending."""
+    order = make_order(room.session, make_party(room.session))
+    room.session.flush()
+    assert order.tasks_generated_at is None
+    return order.id
