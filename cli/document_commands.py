@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from cli.output import console
 from core.database import require_current_schema, session_scope
 from core.errors import NotFoundError
+from core.moments import human_moment
 from core.settings import get_settings
+from ingestion.drops import list_drops
 from ingestion.intake import announce_document, record_and_open_gates
 from lifecycle.entities import parse_entity_ref
-from models import DocumentType, utcnow
+from models import DocumentType, DropStatus, utcnow
 from storage.factory import open_document_store
 
 app = typer.Typer(help="Documents: POD, CMR and others.", no_args_is_help=True)
@@ -55,13 +59,55 @@ def upload(
     result, document = intake.result, intake.result.document
     if not result.created:
         console.print(
-            f"already recorded: {path.name} ({doc_type.value}) for order "
-            f"{result.order_reference}, sha256 {document.sha256[:16]}…; nothing changed"
+            f"already recorded: {escape(path.name)} ({doc_type.value}) for order "
+            f"{escape(result.order_reference)}, sha256 {document.sha256[:16]}…; nothing changed"
         )
         return
     console.print(
-        f"recorded {doc_type.value} {path.name} for order {result.order_reference}: "
-        f"{document.size:,} bytes, sha256 {document.sha256[:16]}…, in {store.location}"
+        f"recorded {doc_type.value} {escape(path.name)} for order "
+        f"{escape(result.order_reference)}: {document.size:,} bytes, sha256 "
+        f"{document.sha256[:16]}…, in {escape(store.location)}"
     )
     if intake.opened:
         console.print(f"{len(intake.opened)} task(s) now have every required document")
+    for correction in intake.corrections:
+        console.print(f"an e-mail already went out: {escape(str(correction))}")
+
+
+@app.command("drops")
+def drops(
+    status: Annotated[
+        list[DropStatus] | None,
+        typer.Option(help="Only these: pending, refused, recorded (repeat the option)."),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Documents dropped in the bucket's inbox that were refused or wait for their entity."""
+    wanted = status or [DropStatus.PENDING, DropStatus.REFUSED]
+    require_current_schema()
+    with session_scope() as session:
+        rows = list_drops(session=session, statuses=wanted, limit=limit)
+    if as_json:
+        fields = ("key", "status", "reason", "category", "reference", "document_type", "size")
+        moments = ("first_seen_at", "updated_at", "expires_at")
+        payload = [
+            {name: getattr(row, name) for name in fields}
+            | {
+                name: (getattr(row, name).isoformat() if getattr(row, name) else None)
+                for name in moments
+            }
+            for row in rows
+        ]
+        typer.echo(json.dumps(payload, indent=2, ensure_ascii=False, sort_keys=True))
+        return
+    if not rows:
+        console.print(f"no {' or '.join(wanted)} inbox drop")
+        return
+    for row in rows:
+        until = f", waits until {human_moment(row.expires_at)}" if row.expires_at else ""
+        console.print(
+            f"{human_moment(row.updated_at)}  {row.status:<8}  {escape(row.key)}{until}\n"
+            f"    {escape(row.reason)}"
+        )
+    console.print(f"{len(rows)} drop(s); times in {get_settings().timezone}")

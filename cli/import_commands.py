@@ -16,6 +16,7 @@ ever starts a temporary Prefect server.
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,19 +24,26 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from cli.output import console
-from core.database import require_current_schema, session_scope
+from core.database import get_engine, require_current_schema, session_scope
 from core.prefect_runtime import (
     forbid_ephemeral_server,
     prefect_api_url,
     prefect_connection,
     prefect_server_reachable,
 )
+from core.settings import get_settings
+from ingestion.drop_intake import take_in_waiting
+from ingestion.drops import pending_with_entity
 from ingestion.importer import import_file
+from ingestion.intake import announce_document
 from lifecycle.generation import GenerationReport, generate_tasks
 from lifecycle.rescheduling import reschedule_entities
 from models import Category
+from storage.factory import open_document_store
 
 # Entities per transaction (and per task run when Prefect runs it): hundreds, not one.
 BATCH_SIZE = 500
@@ -73,6 +81,8 @@ def import_entities(
             )
             _print_generated(_generate_here(created, by=by))
             _print_rescheduled(_reschedule(changed, by=by))
+        if {Category.ORDER, Category.TRIP} & set(created):
+            _take_in_waiting_drops()
     except Exception as error:
         # The import is committed; the entities stay pending for the next sweep.
         console.print(
@@ -85,6 +95,9 @@ def import_entities(
 
 def _with_prefect(api_url: str, created: IdsByCategory, changed: IdsByCategory, *, by: str) -> None:
     """Generation as `generate-tasks` flow runs on the server, then the wake-up event."""
+    # The runs' log lines belong in the Prefect UI, not on the operator's terminal (set
+    # before Prefect is imported, which reads it once); warnings still show.
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
     with prefect_connection(api_url):
         from core.events import emit_entities_changed
 
@@ -148,6 +161,35 @@ def _reschedule(changed: IdsByCategory, *, by: str) -> int:
             )
             for category, ids in changed.items()
         )
+
+
+def _take_in_waiting_drops() -> None:
+    """Inbox drops that arrived before their order or trip are recorded now, then announced."""
+    settings = get_settings()
+    engine = get_engine()
+    if not pending_with_entity_exists(engine):
+        return
+    report = take_in_waiting(
+        store=open_document_store(settings),
+        settings=settings,
+        engine=engine,
+        now=datetime.now(UTC),
+        expire=False,
+    )
+    for outcome in report.recorded:
+        console.print(f"  inbox drop recorded now that its entity exists: {escape(outcome.key)}")
+        if outcome.intake is not None:
+            announce_document(outcome.intake, source=f"s3:{outcome.key}")
+    for outcome in report.refused:
+        console.print(f"  [yellow]inbox drop refused:[/yellow] {escape(outcome.message)}")
+    if report.retried:
+        console.print(f"  {report.retried} inbox drop(s) could not be read now; the sweep retries")
+
+
+def pending_with_entity_exists(engine: Engine) -> bool:
+    """Whether any waiting inbox drop's entity exists (one query; usually none)."""
+    with Session(engine) as session:
+        return bool(pending_with_entity(session=session, limit=1))
 
 
 def _print_generated(reports: list[Generated]) -> None:

@@ -4,21 +4,28 @@ from __future__ import annotations
 
 import logging
 import re
+from contextlib import suppress
+from datetime import UTC, datetime
 from typing import Annotated
 
 import boto3
 import typer
 from botocore.exceptions import BotoCoreError
 from rich.markup import escape
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from cli.output import console, stderr
-from core.database import require_current_schema
+from core.database import get_engine, require_current_schema
 from core.errors import NotConfiguredError
+from core.moments import human_moment
 from core.settings import Settings, get_settings
+from ingestion.heartbeats import LISTEN, beat, stop_beating
 from ingestion.inbox import inbox_location
 from ingestion.listener import ListenReport
 from ingestion.listener import listen as listen_loop
 from ingestion.notifications import SqsSource
+from models import utcnow
 from storage.factory import open_document_store
 
 # AWS queue URLs name their region: https://sqs.eu-west-1.amazonaws.com/123456789012/name
@@ -47,8 +54,32 @@ def listen(
         f"listening on {source.queue_url} for documents under "
         f"s3://{settings.s3_bucket}/{inbox_location(settings)} (Ctrl-C to stop)"
     )
-    listen_loop(source, store=store, wait_seconds=wait, settings=settings, on_report=_print)
-    console.print("stopped")
+    engine = get_engine()
+    try:
+        listen_loop(
+            source,
+            store=store,
+            wait_seconds=wait,
+            settings=settings,
+            on_report=_print,
+            on_poll=lambda: _beat(engine),
+        )
+    finally:
+        with suppress(SQLAlchemyError):
+            stop_beating(engine=engine, service=LISTEN)
+    console.print(f"{_now()} stopped")
+
+
+def _beat(engine: Engine) -> None:
+    """Tell `haulflow status` this listener is alive; a database hiccup only warns."""
+    try:
+        beat(engine=engine, service=LISTEN, now=utcnow())
+    except SQLAlchemyError as error:
+        logging.getLogger("haulflow.listen").warning("could not record the heartbeat: %s", error)
+
+
+def _now() -> str:
+    return human_moment(utcnow(), seconds=True)
 
 
 def require_queue_url(settings: Settings) -> str:
@@ -81,19 +112,27 @@ def open_sqs_source(settings: Settings, queue_url: str) -> SqsSource:
 def _show_warnings() -> None:
     """Print the listener's warnings (a refused key, a retry) on stderr, one line each."""
     handler = logging.StreamHandler(stderr.file)
-    handler.setFormatter(logging.Formatter("warning: %(message)s"))
+    handler.setFormatter(_TimedFormatter("%(asctime)s warning: %(message)s"))
     listener_logger = logging.getLogger("haulflow.listen")
     listener_logger.addHandler(handler)
     listener_logger.setLevel(logging.INFO)
     listener_logger.propagate = False
 
 
+class _TimedFormatter(logging.Formatter):
+    """Each line starts with its moment in the carrier's timezone, like the rest of haulflow."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        return human_moment(datetime.fromtimestamp(record.created, UTC), seconds=True)
+
+
 def _print(report: ListenReport) -> None:
+    now = _now()
     for drop in report.recorded:
         opened = f"; {drop.opened} task(s) now have every required document" if drop.opened else ""
         console.print(
-            f"recorded {drop.doc_type} {escape(drop.filename)} for order "
+            f"{now} recorded {drop.doc_type} {escape(drop.filename)} for order "
             f"{escape(drop.order_reference)} from {escape(drop.key)}: {drop.size:,} bytes{opened}"
         )
     for key in report.already_recorded:
-        console.print(f"already recorded: {escape(key)}; nothing changed")
+        console.print(f"{now} already recorded: {escape(key)}; nothing changed")

@@ -28,6 +28,7 @@ DOCUMENT_UPLOADED = "haulflow.document.uploaded"
 DOCUMENTS_RESOURCE = {"prefect.resource.id": "haulflow.documents"}
 TASKS_READY = "haulflow.tasks.ready"
 TASKS_RESOURCE = {"prefect.resource.id": "haulflow.tasks"}
+DROP_REFUSED = "haulflow.inbox.drop.refused"
 BUCKET_SECONDS = 10
 # Fixed forever: changing it would give a bucket two ids.
 EVENT_NAMESPACE = uuid.UUID("6f1c2a0e-3b7d-5c5e-9a41-2d8f0b6e7c13")
@@ -101,6 +102,31 @@ def emit_document_uploaded(
 def tasks_ready_payload(*, reason: str, count: int) -> dict[str, Any]:
     """What a trigger may read from a tasks-ready wake-up; every key is always present."""
     return {"reason": reason, "count": count}
+
+
+def emit_drop_refused(
+    *, key: str, reason: str, drop_id: uuid.UUID | None, api_url: str | None = None
+) -> uuid.UUID | None:
+    """Announce an inbox drop that will not be recorded (an automation may alert on it).
+
+    Not a wake-up: each refusal is its own event (a fresh id), so none is dropped as a repeat.
+    """
+    url = api_url or prefect_api_url()
+    if url is None or not prefect_server_reachable(api_url=url):
+        return None
+    with prefect_connection(url):
+        from prefect.events import emit_event
+
+        flush_prefect_workers()
+        emitted = emit_event(
+            DROP_REFUSED,
+            resource={
+                "prefect.resource.id": f"haulflow.inbox.{drop_id or uuid.uuid4()}",
+                "prefect.resource.name": key,
+            },
+            payload={"key": key, "reason": reason},
+        )
+    return emitted.id if emitted is not None else None
 
 
 def emit_wake_up(

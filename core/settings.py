@@ -6,8 +6,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.errors import NotConfiguredError
+
+MIN_SWEEP_INTERVAL_SECONDS = 30
 
 
 class Settings(BaseSettings):
@@ -33,6 +37,8 @@ class Settings(BaseSettings):
     sqs_queue_url: str | None = None
     sqs_endpoint_url: str | None = None
     inbox_prefix: str = "inbox/"
+    # A drop naming an entity not imported yet waits this long for it, then is refused.
+    inbox_pending_hours: float = Field(default=72.0, gt=0)
     mailsink_dir: Path | None = None
     # The carrier's own timezone: for local times on entities without a party (own trips).
     timezone: str = "Europe/Paris"
@@ -48,7 +54,9 @@ class Settings(BaseSettings):
     # local sink of `haulflow up`, or a staging relay. Empty means each mailbox's own server.
     smtp_relay: str | None = Field(default=None, pattern=r"^[^:\s]+:\d{1,5}$")
     # How often the served `sweep` runs (the backstop that finds what no event announced).
-    sweep_interval_seconds: int = Field(default=60, ge=5)
+    # A sweep takes seconds (a flow-run start, its steps, a dispatch): a shorter interval
+    # only piles runs up behind each other (docs/architecture.md, "The sweep").
+    sweep_interval_seconds: int = Field(default=60, ge=MIN_SWEEP_INTERVAL_SECONDS)
     # The local SMTP sink of `haulflow up` / `demo` (writes each message under mailsink_dir).
     smtp_sink_port: int = Field(default=2525, ge=1, le=65535)
     # The local Prefect server of `haulflow up` (API and UI) on 127.0.0.1; its home is
@@ -72,5 +80,16 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
-    """The process-wide settings; tests call `get_settings.cache_clear()` after changing env."""
-    return Settings()
+    """The process-wide settings; tests call `get_settings.cache_clear()` after changing env.
+
+    A value that does not fit is a `NotConfiguredError` naming the variable, not a traceback.
+    """
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"HAULFLOW_{'_'.join(map(str, problem['loc'])).upper()}="
+            f"{str(problem.get('input', ''))[:80]!r}: {problem['msg']}"
+            for problem in error.errors()
+        )
+        raise NotConfiguredError(f"{problems}; fix the variable or unset it") from None

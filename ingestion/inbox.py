@@ -35,7 +35,7 @@ class RefusedDropError(HaulflowError):
 
 
 @dataclass(frozen=True)
-class InboxDrop:
+class DropAddress:
     """What an inbox key names: the entity, trip stop, document type and file name."""
 
     store_key: str
@@ -62,7 +62,7 @@ def convention(inbox: str) -> str:
     )
 
 
-def parse_inbox_key(key: str, *, inbox: str, store_prefix: str = "") -> InboxDrop:
+def parse_inbox_key(key: str, *, inbox: str, store_prefix: str = "") -> DropAddress:
     """The drop a store key under `inbox` names; `RefusedDropError` saying the convention.
 
     `store_prefix` only completes the convention quoted in messages.
@@ -91,10 +91,10 @@ def parse_inbox_key(key: str, *, inbox: str, store_prefix: str = "") -> InboxDro
     except StoreError as error:
         raise RefusedDropError(f"{error}; rename the object") from None
     ref = EntityRef(Category(category.lower()), reference)
-    return InboxDrop(key, ref, stop, doc_type, filename)
+    return DropAddress(key, ref, stop, doc_type, filename)
 
 
-def locate_drop(event: ObjectCreated, settings: Settings) -> InboxDrop | None:
+def locate_drop(event: ObjectCreated, settings: Settings) -> DropAddress | None:
     """The inbox drop an event announces; None for haulflow's own writes and folder markers."""
     if settings.s3_bucket and event.bucket != settings.s3_bucket:
         raise RefusedDropError(

@@ -1,4 +1,5 @@
-"""Take in one document as every entry point does: record it, open gates, then wake flows.
+"""Take in one document as every entry point does: record it, apply the corrected-document
+policy of tasks already sent, open gates, then wake flows.
 
 `haulflow documents upload` and `haulflow listen` share this sequence: the document and the
 tasks it completes land in one transaction (the caller commits), and the wake-up is emitted
@@ -9,12 +10,13 @@ dispatch start sooner.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlmodel import Session
 
 from core.events import document_uploaded_payload, emit_document_uploaded
+from delivery.corrections import Correction, handle_corrected_document
 from delivery.gate import open_document_gates
 from ingestion.documents import UploadResult, record_document
 from lifecycle.entities import EntityRef
@@ -27,10 +29,12 @@ _RECORDED_LENGTH = 100
 
 @dataclass(frozen=True)
 class Intake:
-    """The recorded document and the tasks that now have every required document."""
+    """The recorded document, the tasks that now have every required document, and the done
+    tasks whose e-mail carried an earlier version of it (`delivery.corrections`)."""
 
     result: UploadResult
     opened: list[uuid.UUID]
+    corrections: list[Correction] = field(default_factory=list)
 
 
 def record_and_open_gates(
@@ -61,13 +65,14 @@ def record_and_open_gates(
     )
     if not result.created:
         return Intake(result, [])
-    opened = open_document_gates(
-        session=session,
-        now=now,
-        by=_fit(f"upload:{source}"),
-        order_ids=[result.document.order_id],
+    by = _fit(f"upload:{source}")
+    corrections = handle_corrected_document(
+        session=session, document=result.document, now=now, by=by
     )
-    return Intake(result, opened)
+    opened = open_document_gates(
+        session=session, now=now, by=by, order_ids=[result.document.order_id]
+    )
+    return Intake(result, opened, corrections)
 
 
 def announce_document(intake: Intake, *, source: str) -> None:

@@ -7,13 +7,14 @@ the row, the opened gates, one commit, then the wake-up), with `source = "s3:<ke
 inbox object stays where it is: another system owns it.
 
 Each message is acknowledged once every object it announces is recorded, was recorded
-before (same bytes: deduplicated), or can never be (a key off the convention, an unknown
-entity, content that is not a scan): those are logged as warnings naming the key and what to
-do. A transient failure (database or store unreachable) leaves the message for redelivery,
-and so does an unexpected error, logged with its traceback: a dead-letter queue on the SQS
-queue (a redrive policy) keeps such a message from coming back forever. haulflow's own
-writes (`documents/`, `emails/`) are ignored. The sweep stays the backstop for the wake-ups,
-never for the inbox: an object refused here is read again only when it is written again.
+before (same bytes: deduplicated), waits for its entity (`pending`: taken in once it is
+imported) or can never be recorded (a key off the convention, content that is not a scan):
+those are remembered in `inbox_drops` (`ingestion.drops`), logged as warnings naming the
+key and what to do, and a refusal raises a `haulflow.inbox.drop.refused` Prefect event. A
+transient failure (database or store unreachable) leaves the message for redelivery, and so
+does an unexpected error, logged with its traceback: a dead-letter queue on the SQS queue (a
+redrive policy) keeps such a message from coming back forever. haulflow's own writes
+(`documents/`, `emails/`) are ignored.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,36 +29,21 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session
 
 from core.database import engine_for
-from core.errors import HaulflowError, NotFoundError
+from core.errors import HaulflowError
+from core.events import emit_drop_refused
 from core.settings import Settings, get_settings
-from ingestion.documents import InvalidDocumentError
-from ingestion.inbox import InboxDrop, RefusedDropError, convention, inbox_location, locate_drop
-from ingestion.intake import Intake, announce_document, record_and_open_gates
+from ingestion.drop_intake import DropOutcome, RecordedDrop, take_in_drop
+from ingestion.intake import announce_document
 from ingestion.notifications import NotificationSource, ObjectCreated, Received
-from models import Category, utcnow
-from storage.base import DocumentStore, StoreError
+from models import utcnow
+from storage.base import DocumentStore
 
 logger = logging.getLogger("haulflow.listen")
 
 # How long the loop waits before polling again when the source itself fails.
 SOURCE_RETRY_SECONDS = 5.0
-
-
-@dataclass(frozen=True)
-class RecordedDrop:
-    """A document recorded from the inbox."""
-
-    key: str
-    filename: str
-    order_reference: str
-    doc_type: str
-    document_id: uuid.UUID
-    size: int
-    opened: int
 
 
 @dataclass
@@ -70,6 +55,8 @@ class ListenReport:
     ignored: int = 0
     # Key → why it can never be recorded (acknowledged) or must come back (not acknowledged).
     refused: dict[str, str] = field(default_factory=dict)
+    # Key → which entity it waits for (acknowledged: the `inbox_drops` row remembers it).
+    pending: dict[str, str] = field(default_factory=dict)
     retried: dict[str, str] = field(default_factory=dict)
     acknowledged: list[Received] = field(default_factory=list)
 
@@ -104,114 +91,37 @@ def _take_in(
     report: ListenReport,
 ) -> bool:
     """Handle one object; False when it failed for now and its message must come back."""
-    where, source = f"s3://{event.bucket}/{event.key}", f"s3:{event.key}"
-    drop: InboxDrop | None = None
-    try:
-        drop = locate_drop(event, settings)
-        if drop is None:
-            report.ignored += 1
-            return True
-        intake = _record(
-            drop, event, source, store=store, settings=settings, engine=engine, now=now
-        )
-    except RefusedDropError as error:
-        return _refuse(report, event.key, f"skipped {where}: {error}")
-    except InvalidDocumentError as error:
-        hint = ""
-        if drop is not None and drop.ref.category is Category.TRIP and drop.stop is None:
-            # The upload's advice names CLI options; a drop names the stop in its key.
-            hint = f" (in the inbox: {convention(inbox_location(settings))})"
-        return _refuse(report, event.key, f"skipped {where}: {error}{hint}")
-    except NotFoundError as error:
-        fix = "write the object again once it exists in haulflow (import it first)"
-        return _refuse(report, event.key, f"skipped {where}: {error}; {fix}")
-    except (HaulflowError, SQLAlchemyError) as error:
-        report.retried[event.key] = str(error)
-        logger.warning("could not record %s, it will come back: %s", where, error)
+    outcome = take_in_drop(event, store=store, settings=settings, engine=engine, now=now)
+    if outcome.kind == "retry":
+        report.retried[event.key] = outcome.message
         return False
-    except Exception as error:
-        report.retried[event.key] = repr(error)
-        logger.exception("could not record %s, it will come back", where)
-        return False
-    result = intake.result
-    if not result.created:
+    if outcome.kind == "ignored":
+        report.ignored += 1
+    elif outcome.kind == "already":
         report.already_recorded.append(event.key)
-        return True
-    report.recorded.append(
-        RecordedDrop(
-            key=event.key,
-            filename=result.document.filename,
-            order_reference=result.order_reference,
-            doc_type=result.document.type,
-            document_id=result.document.id,
-            size=result.document.size,
-            opened=len(intake.opened),
-        )
-    )
-    try:
-        announce_document(intake, source=source)
-    except Exception:
-        # Committed already; a lost wake-up only delays the dispatch until the next sweep.
-        logger.warning("no wake-up for %s; the next sweep will see it", where, exc_info=True)
-    return True
-
-
-def _refuse(report: ListenReport, key: str, message: str) -> bool:
-    report.refused[key] = message
-    logger.warning("%s", message)
-    return True
-
-
-def _record(
-    drop: InboxDrop,
-    event: ObjectCreated,
-    source: str,
-    *,
-    store: DocumentStore,
-    settings: Settings,
-    engine: Engine,
-    now: datetime,
-) -> Intake:
-    """Read the object, record it, open its gates and commit."""
-    if event.size > settings.max_document_bytes:
-        # Checked before reading: nobody downloads a 5 GB object to refuse it.
-        raise InvalidDocumentError(
-            f"{drop.filename} is {event.size:,} bytes; the limit is "
-            f"{settings.max_document_bytes:,} (HAULFLOW_MAX_DOCUMENT_BYTES): compress or "
-            "split the scan and write it again"
-        )
-    data = _read(store, drop.store_key)
-    with Session(engine, expire_on_commit=False) as session:
-        intake = record_and_open_gates(
-            session=session,
-            store=store,
-            ref=drop.ref,
-            doc_type=drop.doc_type,
-            data=data,
-            filename=drop.filename,
-            source=source,
-            max_bytes=settings.max_document_bytes,
-            now=now,
-            stop=drop.stop,
-        )
-        session.commit()
-    return intake
-
-
-def _read(store: DocumentStore, key: str) -> bytes:
-    """The object's bytes; `RefusedDropError` when it is gone, `StoreError` when unreachable."""
-    try:
-        return store.get(key)
-    except StoreError:
+    elif outcome.kind == "pending":
+        report.pending[event.key] = outcome.message
+    elif outcome.kind == "refused":
+        report.refused[event.key] = outcome.message
+        _announce_refusal(outcome)
+    elif outcome.recorded is not None and outcome.intake is not None:
+        report.recorded.append(outcome.recorded)
         try:
-            gone = not store.exists(key)
+            announce_document(outcome.intake, source=f"s3:{event.key}")
         except Exception:
-            gone = False
-        if gone:
-            raise RefusedDropError(
-                "the object no longer exists (removed since it was written); nothing to record"
-            ) from None
-        raise
+            # Committed already; a lost wake-up only delays the dispatch until the next sweep.
+            logger.warning(
+                "no wake-up for %s; the next sweep will see it", event.key, exc_info=True
+            )
+    return True
+
+
+def _announce_refusal(outcome: DropOutcome) -> None:
+    """A Prefect event for a refused drop (automations may alert on it); never fails."""
+    try:
+        emit_drop_refused(key=outcome.key, reason=outcome.message, drop_id=outcome.drop_id)
+    except Exception:
+        logger.warning("no event for the refused %s", outcome.key, exc_info=True)
 
 
 def listen(
@@ -222,11 +132,13 @@ def listen(
     wait_seconds: float = 10,
     settings: Settings | None = None,
     on_report: Callable[[ListenReport], None] | None = None,
+    on_poll: Callable[[], None] | None = None,
     now: Callable[[], datetime] = utcnow,
 ) -> None:
     """Handle messages until `stop` is set or Ctrl-C; a batch in hand is always finished.
 
-    Ctrl-C while waiting returns at once; during a batch it stops after the batch (a second
+    `on_poll` runs before each poll (the heartbeat `status` reads). Ctrl-C while waiting
+    returns at once; during a batch it stops after the batch (a second
     Ctrl-C aborts, and the unacknowledged messages come back).
     """
     stop = stop or threading.Event()
@@ -234,6 +146,8 @@ def listen(
     busy = False
     try:
         while not stop.is_set():
+            if on_poll is not None:
+                on_poll()
             received = _receive(source, wait_seconds, stop)
             if not received:
                 continue

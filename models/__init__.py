@@ -5,6 +5,8 @@ from models.bookings import Booking, BookingOrder, BookingStatus
 from models.communications import Communication
 from models.definitions import Category, ConfigVersion, Execution, TaskDefinition
 from models.documents import Document, DocumentType
+from models.drops import DropStatus, InboxDrop
+from models.heartbeats import Heartbeat
 from models.invoices import Invoice, InvoiceKind, InvoiceStatus
 from models.mailboxes import Mailbox, SmtpSecurity
 from models.orders import Order, OrderStatus
@@ -27,7 +29,10 @@ __all__ = [
     "ContactRole",
     "Document",
     "DocumentType",
+    "DropStatus",
     "Execution",
+    "Heartbeat",
+    "InboxDrop",
     "Invoice",
     "InvoiceKind",
     "InvoiceStatus",

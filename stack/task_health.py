@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from core.moments import human_moment
 from core.settings import get_settings
 from delivery.claims import paused_definition_keys
 from lifecycle.views import describe_entity, load_entity_headers, short_id
@@ -35,7 +36,7 @@ class TaskLine:
         return f"haulflow explain {self.key} {self.entity}"
 
     def __str__(self) -> str:
-        line = f"{self.id} {self.key} on {self.entity}, since {self.at:%Y-%m-%d %H:%M} UTC"
+        line = f"{self.id} {self.key} on {self.entity}, since {human_moment(self.at)}"
         return f"{line}: {self.error}" if self.error else line
 
 

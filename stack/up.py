@@ -3,7 +3,8 @@
 In order: migrate the database, start the SMTP sink, start the Prefect server (with its UI;
 home `var/prefect`), write its URL to `var/prefect-api-url` for every other command, start
 `haulflow serve` with every mailbox relayed to the sink, wait until each deployment is served,
-load the demo when asked, print where to look. Stopping undoes the starts in reverse order,
+start `haulflow listen` when an SQS queue is configured (`HAULFLOW_SQS_QUEUE_URL`), load the
+demo when asked, print where to look. Stopping undoes the starts in reverse order,
 each step on its own, so one failure does not leave the rest running. Nothing is deleted but
 the URL file: the database, documents, mail sink and Prefect's history stay under `var/`.
 """
@@ -128,6 +129,25 @@ def _start(
     write_pids(pids_file, {"the Prefect server": server.process.pid, "`haulflow serve`": serve.pid})
     console.print(f"serving the deployments (log: {serve_log})…")
     wait_for_deployments(server, serve, serve_log)
+    watched = [("`haulflow serve`", serve, serve_log)]
+    if settings.sqs_queue_url:
+        listen_log = logs / "listen.log"
+        listen = start_logged(
+            [sys.executable, "-m", "cli", "listen"],
+            env=serve_environment(server, sink, settings),
+            log_path=listen_log,
+        )
+        stops.append(("haulflow listen", lambda: stop_process(listen, group_first=False)))
+        write_pids(
+            pids_file,
+            {
+                "the Prefect server": server.process.pid,
+                "`haulflow serve`": serve.pid,
+                "`haulflow listen`": listen.pid,
+            },
+        )
+        watched.append(("`haulflow listen`", listen, listen_log))
+        console.print(f"listening to {settings.sqs_queue_url} (log: {listen_log})")
 
     if demo:
         from stack.demo_data import load_demo
@@ -138,7 +158,7 @@ def _start(
     _print_ready(
         console, server, sink, url_file=url_file, demo=demo, seconds=time.monotonic() - started
     )
-    _watch(server, serve, serve_log)
+    _watch(server, watched)
 
 
 def _take_over(pids_file: Path, console: Console) -> None:
@@ -181,7 +201,7 @@ def wait_for_deployments(
     waiting: set[str] = set(DEPLOYMENT_NAMES)
     with prefect_connection(server.api_url), get_client(sync_client=True) as client:
         while waiting:
-            _check_alive(server, serve, serve_log)
+            _check_alive(server, [("`haulflow serve`", serve, serve_log)])
             if time.monotonic() > deadline:
                 raise StackError(
                     f"after {DEPLOYMENTS_TIMEOUT_SECONDS:.0f} s these deployments are still not "
@@ -200,19 +220,23 @@ def wait_for_deployments(
             time.sleep(0.5)
 
 
-def _watch(server: PrefectServer, serve: subprocess.Popen[bytes], serve_log: Path) -> None:
+Child = tuple[str, subprocess.Popen[bytes], Path]
+
+
+def _watch(server: PrefectServer, children: list[Child]) -> None:
     """Block until a signal arrives; raise when a child process ends on its own."""
     while True:
-        _check_alive(server, serve, serve_log)
+        _check_alive(server, children)
         time.sleep(WATCH_INTERVAL_SECONDS)
 
 
-def _check_alive(server: PrefectServer, serve: subprocess.Popen[bytes], serve_log: Path) -> None:
-    if serve.poll() is not None:
-        raise StackError(
-            f"`haulflow serve` stopped on its own (exit code {serve.returncode}); its log "
-            f"{serve_log} ends with:\n{log_tail(serve_log)}"
-        )
+def _check_alive(server: PrefectServer, children: list[Child]) -> None:
+    for name, process, log in children:
+        if process.poll() is not None:
+            raise StackError(
+                f"{name} stopped on its own (exit code {process.returncode}); its log "
+                f"{log} ends with:\n{log_tail(log)}"
+            )
     if server.process.poll() is not None:
         raise StackError(
             f"the Prefect server stopped on its own (exit code {server.process.returncode}); "

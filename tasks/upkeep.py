@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.events import emit_event
+from sqlmodel import col, select
 
-from core.database import session_scope
+from core.database import get_engine, session_scope
+from core.events import DROP_REFUSED
 from core.settings import get_settings
 from delivery.claims import release_stale_claims
 from delivery.reconciliation import reconcile_documents
+from delivery.sender import entity_label
+from ingestion.drop_intake import take_in_waiting
 from lifecycle.rescheduling import promote_due_tasks
+from models import Task, TaskStatus
 from storage.factory import open_document_store
 from tasks.mail import automation_name
 
@@ -31,13 +38,28 @@ def promote_due(batch_size: int) -> int:
 
 
 @task(name="release-stale-claims", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
-def release_stale() -> int:
-    """Settle tasks a crashed run left `sending`: resend or hold, per definition."""
+def release_stale() -> dict[str, Any]:
+    """Settle tasks a crashed run left `sending`: resend or hold, per definition.
+
+    Returns how many were settled and, as problems, the ones held for a person.
+    """
     with session_scope() as session:
         released = release_stale_claims(
             session=session, now=datetime.now(UTC), by=automation_name()
         )
-    return len(released)
+        held = session.exec(
+            select(Task).where(col(Task.id).in_(released), Task.status == TaskStatus.OPEN.value)
+        ).all()
+        problems = [
+            {
+                "task": str(task.id),
+                "task key": task.definition_key,
+                "entity": entity_label(session, task),
+                "error": "the run sending it stopped: check the mailbox's sent items",
+            }
+            for task in held
+        ]
+    return {"released": len(released), "held": problems}
 
 
 @task(name="reconcile-documents", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
@@ -55,4 +77,32 @@ def reconcile() -> dict[str, int]:
         "listed": report.listed,
         "recorded": report.recorded,
         "unrecognized": report.unrecognized_count,
+    }
+
+
+@task(name="take-in-waiting-drops", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+def take_in_waiting_drops() -> dict[str, Any]:
+    """Record inbox drops whose entity appeared; refuse those whose wait is over."""
+    settings = get_settings()
+    report = take_in_waiting(
+        store=open_document_store(settings),
+        settings=settings,
+        engine=get_engine(),
+        now=datetime.now(UTC),
+    )
+    logger = get_run_logger()
+    for outcome in report.refused:
+        logger.warning("inbox drop %s refused: %s", outcome.key, outcome.message)
+        emit_event(
+            DROP_REFUSED,
+            resource={
+                "prefect.resource.id": f"haulflow.inbox.{outcome.drop_id}",
+                "prefect.resource.name": outcome.key,
+            },
+            payload={"key": outcome.key, "reason": outcome.message},
+        )
+    return {
+        "recorded": len(report.recorded),
+        "refused": len(report.refused),
+        "waiting": report.still_waiting + report.retried,
     }

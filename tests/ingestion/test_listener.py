@@ -11,112 +11,18 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import dataclass
-from typing import Any
 
 import boto3
 import pytest
 from botocore.config import Config
 from sqlmodel import Session, select
 
-from core.settings import Settings, get_settings
-from ingestion.listener import ListenReport, handle_notifications
-from ingestion.notifications import SqsSource
-from models import Document, Task, TaskStatus, utcnow
-from storage.base import DocumentStore
+from models import Document, InboxDrop, Task, TaskStatus
 from storage.s3 import S3Store
 from tests.factories import make_order, make_trip
+from tests.inbox import PREFIX, REGION, VISIBILITY, Inbox, make_queue
 from tests.mailroom import Mailroom, pdf
 from tests.servers import SmtpSink, free_port
-
-REGION = "eu-west-1"
-PREFIX = "haulflow"
-# Seconds a received, unacknowledged message stays invisible: short, so redelivery is quick.
-VISIBILITY = 1
-
-
-@dataclass
-class Inbox:
-    """A bucket notifying a queue, haulflow's settings for both, and the listener's steps."""
-
-    s3: Any
-    sqs: Any
-    bucket: str
-    queue_url: str
-    store: S3Store
-    settings: Settings
-
-    @property
-    def source(self) -> SqsSource:
-        return SqsSource(self.sqs, self.queue_url)
-
-    def drop(self, key: str, data: bytes) -> str:
-        """Write an object as another system would; return its full key in the bucket."""
-        full_key = f"{PREFIX}/{key}"
-        self.s3.put_object(Bucket=self.bucket, Key=full_key, Body=data)
-        return full_key
-
-    def handle(
-        self, *, store: DocumentStore | None = None, acknowledge: bool = True
-    ) -> ListenReport:
-        """One turn of `haulflow listen`: receive, handle, acknowledge what is done."""
-        received = self.source.receive(wait_seconds=1)
-        report = handle_notifications(
-            received=received, store=store or self.store, settings=self.settings, now=utcnow()
-        )
-        if acknowledge:
-            for message in report.acknowledged:
-                self.source.acknowledge(message)
-        return report
-
-    def waiting(self) -> int:
-        """Messages still in the queue, visible or not."""
-        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-        attributes = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=names)
-        return sum(int(attributes["Attributes"][name]) for name in names)
-
-    def objects(self, under: str) -> list[str]:
-        listed = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=f"{PREFIX}/{under}")
-        return [item["Key"] for item in listed.get("Contents", [])]
-
-
-def _queue(sqs: Any) -> tuple[str, str]:
-    url = sqs.create_queue(
-        QueueName=f"haulflow-{uuid.uuid4().hex[:12]}",
-        Attributes={"VisibilityTimeout": str(VISIBILITY)},
-    )["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
-    return url, arn["QueueArn"]
-
-
-@pytest.fixture
-def inbox(
-    session: Session, s3_env: str, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch
-) -> Inbox:
-    """Bucket-wide ObjectCreated notifications to a fresh queue; the store under `haulflow/`."""
-    s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name=REGION)
-    sqs = boto3.client("sqs", endpoint_url=s3_endpoint, region_name=REGION)
-    queue_url, queue_arn = _queue(sqs)
-    s3.put_bucket_notification_configuration(
-        Bucket=s3_env,
-        NotificationConfiguration={
-            "QueueConfigurations": [{"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"]}]
-        },
-    )
-    settings = {
-        "DOCUMENT_STORE": "s3",
-        "S3_BUCKET": s3_env,
-        "S3_PREFIX": PREFIX,
-        "S3_ENDPOINT_URL": s3_endpoint,
-        "S3_REGION": REGION,
-        "SQS_QUEUE_URL": queue_url,
-        "SQS_ENDPOINT_URL": s3_endpoint,
-    }
-    for name, value in settings.items():
-        monkeypatch.setenv(f"HAULFLOW_{name}", value)
-    get_settings.cache_clear()
-    store = S3Store(s3, s3_env, PREFIX)
-    return Inbox(s3, sqs, s3_env, queue_url, store, get_settings())
 
 
 def warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -186,7 +92,6 @@ NEVER_RECORDED = [
     ("inbox/invoice/INV-1/pod/x.pdf", pdf("b"), "not to 'invoice'"),
     ("inbox/order/{order}/invoice/x.pdf", pdf("c"), "'invoice' is not a document type"),
     ("inbox/order/{order}/pod/scan 1.pdf", pdf("d"), "invalid document key"),
-    ("inbox/order/ORD-404/pod/x.pdf", pdf("e"), "order ORD-404 does not exist; write the"),
     ("inbox/order/{order}/pod/x.txt", b"plain text", "neither a PDF nor an image"),
     ("elsewhere/x.pdf", pdf("f"), "not in the inbox; write documents as haulflow/inbox/"),
     ("inbox/trip/{trip}/pod/x.pdf", pdf("g"), "carries 2 orders"),
@@ -216,6 +121,10 @@ def test_drops_that_can_never_be_recorded_are_acknowledged_with_a_warning_each(
     assert "(in the inbox: write documents as haulflow/inbox/order/REFERENCE" in ambiguous
     assert documents(session) == [] and inbox.objects("documents/") == []
     assert inbox.waiting() == 0
+    # Each is remembered with its reason, for `haulflow documents drops` and `status`.
+    rows = session.exec(select(InboxDrop)).all()
+    assert sorted(row.key for row in rows) == sorted(report.refused)
+    assert all(row.status == "refused" and row.reason == report.refused[row.key] for row in rows)
 
 
 def test_haulflow_own_writes_are_ignored_silently(
@@ -237,7 +146,7 @@ def test_a_message_sent_through_sns_is_unwrapped(
 ) -> None:
     sns = boto3.client("sns", endpoint_url=s3_endpoint, region_name=REGION)
     topic = sns.create_topic(Name=f"haulflow-{uuid.uuid4().hex[:12]}")["TopicArn"]
-    queue_url, queue_arn = _queue(inbox.sqs)
+    queue_url, queue_arn = make_queue(inbox.sqs)
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
     inbox.s3.put_bucket_notification_configuration(
         Bucket=inbox.bucket,
