@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from core.moments import human_moment
 from core.settings import get_settings
 from lifecycle.history import claim_transition, record_transition
 from models import ConfigVersion, Execution, Mailbox, Task, TaskDefinition, TaskStatus
@@ -107,6 +108,7 @@ def complete_task(
     """Every message of the task was accepted: the task is done."""
     task.next_attempt_at = None
     task.last_error = None
+    task.resend_reason = None
     record_transition(
         session=session,
         task=task,
@@ -144,7 +146,7 @@ def postpone_task(
         fail_task(session=session, task=task, error=note, now=now, by=by, flow_run_id=flow_run_id)
         return False
     task.next_attempt_at = now + retry_delay(task.attempts)
-    retry_at = f"{task.next_attempt_at:%Y-%m-%d %H:%M:%S} UTC"
+    retry_at = human_moment(task.next_attempt_at, seconds=True)
     note = f"attempt {task.attempts} failed, next at {retry_at}: {error}"
     record_transition(
         session=session,

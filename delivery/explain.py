@@ -2,7 +2,8 @@
 
 The seed's troubleshooting list (point 7: not in manual mode? e-mail set up? contacts
 right?) answered in order: the definition, the task (or why there is none), execution,
-e-mail, pauses, schedule, documents, recipients, mailbox, sending, sent. Checks that do not
+e-mail, pauses, schedule, documents, recipients, mailbox, sending, sent, and documents
+recorded after the e-mail went out (`on_corrected_document`). Checks that do not
 apply are left out. The conclusion: a done task's e-mail (or that none was recorded), a
 failure, a skipped or cancelled task; else the first check that stops the e-mail (and the
 first one no wait ends, if it comes later); else what the task's status means. Reads only;
@@ -34,7 +35,13 @@ from delivery.explain_readiness import (
     check_paused,
     check_schedule,
 )
-from delivery.explain_sending import check_mailbox, check_recipients, check_sending, check_sent
+from delivery.explain_sending import (
+    check_corrections,
+    check_mailbox,
+    check_recipients,
+    check_sending,
+    check_sent,
+)
 from lifecycle.entities import EntityRef, find_entity_id, load_snapshots
 from models import Mailbox, Task, TaskStatus
 
@@ -124,6 +131,7 @@ def _run_checks(facts: Facts, found: Findings, probe_smtp: bool) -> None:
         check_mailbox(facts, found, probe=probe_smtp)
     check_sending(facts, found)
     check_sent(facts, found)
+    check_corrections(facts, found)
 
 
 def _conclude(task: Task | None, found: Findings) -> str:

@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from core.errors import HaulflowError
 from core.secrets import PREFECT_BLOCK, read_secret
 from core.settings import get_settings
+from delivery.corrections import documents_after_last_email, policy_of
 from delivery.explain_checks import Facts, Findings
 from delivery.sender import mailbox_account
 from lifecycle.generation import read_fallback_role
@@ -239,3 +240,43 @@ def check_sent(facts: Facts, found: Findings) -> None:
     found.add("sent", "ok", "; ".join(lines))
     last = sent[-1]
     found.sent = f"sent on {facts.moment(last.sent_at)} to {', '.join(last.recipients)}"
+
+
+def check_corrections(facts: Facts, found: Findings) -> None:
+    """Documents recorded after the e-mail went out, and what `on_corrected_document` did."""
+    task = facts.task
+    if task is None:
+        return
+    later = documents_after_last_email(
+        session=facts.session, task=task, definition=facts.definition
+    )
+    if not later:
+        return
+    policy = policy_of(facts.definition)
+    names = ", ".join(
+        f"{document.type} {document.filename} ({facts.moment(document.uploaded_at)})"
+        for document in later
+    )
+    detail = f"recorded after the last e-mail, which went out with the earlier version: {names}"
+    if task.status == TaskStatus.DONE:
+        found.add(
+            "corrected documents",
+            "info",
+            f"{detail}; on_corrected_document: {policy}: not sent again",
+            f"`haulflow tasks resend {task.id.hex[:8]} --by USERNAME` sends it with them",
+        )
+    elif task.status == TaskStatus.OPEN:
+        found.add(
+            "corrected documents",
+            "waiting",
+            f"{detail}; on_corrected_document: {policy}: reopened for a person",
+            f"`haulflow tasks resend {task.id.hex[:8]} --by USERNAME`, or `tasks done` to keep "
+            "the earlier e-mail",
+            blocks="reopened: a corrected document waits for a person's resend",
+        )
+    else:
+        found.add(
+            "corrected documents",
+            "info",
+            f"{detail}; on_corrected_document: {policy}: a new e-mail with them is on its way",
+        )

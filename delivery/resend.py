@@ -18,7 +18,7 @@ from delivery.compose import Resend, compose_task
 from delivery.record import record_sent, task_communications
 from delivery.sender import SentEmail, SmtpOpener, entity_label, open_mailbox
 from lifecycle.actions import require_active_user
-from lifecycle.history import record_note
+from lifecycle.history import record_note, record_transition
 from lifecycle.recipients import normalize_address
 from models import Task, TaskStatus, utcnow
 from storage.base import DocumentStore
@@ -33,7 +33,11 @@ def resend_task(
     open_connection: SmtpOpener = open_mailbox,
     now: Callable[[], datetime] = utcnow,
 ) -> list[SentEmail]:
-    """Send a done task's e-mails again; every one accepted is archived and logged."""
+    """Send a done task's e-mails again; every one accepted is archived and logged.
+
+    An `open` task that already sent (reopened for a corrected document, or held after an
+    uncertain delivery) may be resent too: it is done once the resend went out.
+    """
     address = None
     if to is not None:
         address = normalize_address(to.strip())
@@ -42,12 +46,13 @@ def resend_task(
     with session_scope() as session:
         require_active_user(session=session, username=by)
         task = session.get_one(Task, task_id)
-        if task.status != TaskStatus.DONE:
+        previous = len(task_communications(session=session, task_id=task.id))
+        reopened = task.status == TaskStatus.OPEN and previous > 0
+        if task.status != TaskStatus.DONE and not reopened:
             raise ConflictError(
                 f"task {task.id} is {task.status}, not done: `haulflow tasks run` sends it "
                 "the first time"
             )
-        previous = len(task_communications(session=session, task_id=task.id))
         definition, mailbox, emails = compose_task(
             session=session,
             store=store,
@@ -74,10 +79,22 @@ def resend_task(
                     refused=outcome.refused,
                     requested_by=by,
                     now=now(),
+                    cause=f"resend by {by}" + (f" to {address}" if address else ""),
                 )
                 note = f"resent {email.message_id} to {', '.join(email.recipients)}"
                 record_note(session=session, task=task, by=by, now=now(), note=note)
             sent.append(SentEmail.of(email, task_id=task_id, entity=entity, key=definition.key))
     if not sent:
         raise HaulflowError(f"task {task_id} has nothing to resend")
+    if reopened:
+        with session_scope() as session:
+            task = session.get_one(Task, task_id)
+            record_transition(
+                session=session,
+                task=task,
+                to_status=TaskStatus.DONE,
+                by=by,
+                now=now(),
+                note="resent by hand",
+            )
     return sent

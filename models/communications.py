@@ -35,4 +35,6 @@ class Communication(SQLModel, table=True):
     archive_sha256: str | None = Field(default=None, max_length=64)
     flow_run_id: uuid.UUID | None = None
     requested_by: str = Field(max_length=100)
+    # Null for a task's first e-mails; why it was sent again otherwise (a resend, a document).
+    cause: str | None = Field(default=None, max_length=300)
     sent_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)

@@ -59,6 +59,8 @@ class Task(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=2000)
     completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     completed_by: str | None = Field(default=None, max_length=100)
+    # Why a done task is being sent again (a corrected document); recorded with its e-mails.
+    resend_reason: str | None = Field(default=None, max_length=300)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 

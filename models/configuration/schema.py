@@ -31,6 +31,7 @@ Operator = Literal["eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "contai
 DocumentType = Literal["pod", "cmr", "other"]
 SmtpSecurity = Literal["plain", "starttls", "ssl"]
 UncertainDelivery = Literal["resend", "hold"]
+CorrectedDocument = Literal["ignore", "notify", "resend"]
 Text = Annotated[str, Field(min_length=1)]
 
 _RESPONSIBLE = re.compile(r"(user|team|role):(\S+)")
@@ -197,6 +198,8 @@ class TaskDefinition(_Model):
     mailbox: str | None = None
     reply_to: NamedAddress | None = None
     on_uncertain_delivery: UncertainDelivery = "resend"
+    # A document recorded after the e-mail went out with an earlier one (`delivery.corrections`).
+    on_corrected_document: CorrectedDocument = "ignore"
     # A paused definition's tasks wait (nothing is sent, nothing lost) until it is resumed.
     paused: bool = False
     email: EmailSpec | None = None

@@ -127,6 +127,13 @@ class _TaskCheck:
                     f"{self.spec.section} have no documents; remove {name} (orders and trips do)"
                 )
                 self.report((name,), message)
+        corrected = self.task.on_corrected_document
+        if corrected != "ignore" and not self.task.attachments and self.intact("attachments"):
+            self.report(
+                ("on_corrected_document",),
+                f"'{corrected}' applies to documents the e-mail attaches, and this task "
+                "attaches none: add 'attachments' (or required_documents) or remove it",
+            )
 
     def _check_execution(self) -> None:
         task = self.task
