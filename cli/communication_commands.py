@@ -10,13 +10,15 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 from rich.table import Table
-from sqlmodel import col, select
+from sqlmodel import select
 
 from cli.output import console
 from core.database import require_current_schema, session_scope
 from core.errors import ConflictError, NotFoundError
+from core.moments import human_moment
 from core.settings import get_settings
-from lifecycle.entities import find_entity_id, parse_entity_ref
+from delivery.record import entity_communications
+from lifecycle.entities import parse_entity_ref
 from models import Communication
 from storage.factory import open_document_store
 
@@ -28,29 +30,31 @@ def list_communications(
     entity: Annotated[str, typer.Argument(metavar="ENTITY", help="order:REF, trip:REF, ...")],
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Every e-mail sent about an entity: when, to whom, what, and its archive."""
+    """Every e-mail sent about an entity (for an order, also the trip e-mails that carried its
+    documents): when, to whom, what, and its archive."""
     ref = parse_entity_ref(entity)
     require_current_schema()
     with session_scope() as session:
-        entity_id = find_entity_id(session=session, ref=ref)
-        rows = session.exec(
-            select(Communication)
-            .where(Communication.category == ref.category.value)
-            .where(Communication.entity_id == entity_id)
-            .order_by(col(Communication.sent_at))
-        ).all()
+        rows = entity_communications(session=session, ref=ref)
     if json_output:
-        typer.echo(json.dumps([row.model_dump(mode="json") for row in rows], indent=2))
+        payload = [row.communication.model_dump(mode="json") | {"about": row.about} for row in rows]
+        typer.echo(json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False))
         return
-    table = Table("id", "sent (UTC)", "to", "subject", "attachments", "by")
+    if not rows:
+        console.print(f"no e-mail was sent about {escape(str(ref))}")
+        return
+    zone = get_settings().timezone
+    table = Table("id", f"sent ({zone})", "about", "to", "subject", "attachments", "by")
     for row in rows:
+        email = row.communication
         table.add_row(
-            str(row.id)[:8],
-            f"{row.sent_at:%Y-%m-%d %H:%M}",
-            escape(", ".join(row.recipients)),
-            escape(row.subject),
-            escape(", ".join(str(a["filename"]) for a in row.attachments)),
-            escape(row.requested_by),
+            str(email.id)[:8],
+            human_moment(email.sent_at, zone),
+            escape(row.about),
+            escape(", ".join(email.recipients)),
+            escape(email.subject),
+            escape(", ".join(str(a["filename"]) for a in email.attachments)),
+            escape(email.requested_by + (f" ({email.cause})" if email.cause else "")),
         )
     console.print(table)
 

@@ -13,6 +13,7 @@ from rich.table import Table
 from cli.output import console
 from core.database import require_current_schema, session_scope
 from core.errors import NotConfiguredError
+from core.moments import human_moment
 from models.configuration import Configuration, load_configuration, validate_configuration
 from models.configuration.scalars import format_offset
 from models.configuration.store import apply_configuration, current_version, file_sha256
@@ -83,7 +84,7 @@ def show(
         return
     configuration = Configuration.model_validate(version.document)
     console.print(
-        f"configuration version {version.id}, applied {version.applied_at:%Y-%m-%d %H:%M} UTC "
+        f"configuration version {version.id}, applied {human_moment(version.applied_at)} "
         f"by {version.applied_by} from {version.source_name}"
     )
     console.print(_mailbox_table(configuration))

@@ -177,6 +177,8 @@ def _compose(
 ) -> PlannedEmail:
     types = list(definition.spec.get("attachments", ()))
     documents = latest_documents(session, [order.id for order in audience.orders], types)
+    references = {order.id: order.reference for order in audience.orders}
+    names = attachment_names(documents, references)
     context = build_context(
         session=session,
         task=task,
@@ -185,6 +187,7 @@ def _compose(
         snapshot=snapshot,
         orders=audience.orders,
         documents=documents,
+        attached_as=names,
     )
     language, variant = _variant(definition, audience, snapshot)
     where = f"{definition.key} ({language}) on {snapshot.category.value} {snapshot.reference}"
@@ -200,8 +203,7 @@ def _compose(
             f"template of {where} fails on this entity's data: {type(error).__name__}: {error}; "
             "fix the template or the data, then `haulflow tasks run`"
         ) from None
-    references = {order.id: order.reference for order in audience.orders}
-    attachments, described = _attachments(store, documents, references)
+    attachments, described = _attachments(store, documents, names)
     domain = parseaddr(mailbox.from_address)[1].rpartition("@")[2] or "haulflow.invalid"
     parts = [str(task.id), audience.key, *(d.sha256 for d in documents)]
     if resend is not None:
@@ -262,24 +264,31 @@ def _variant(
     return default, languages[default]
 
 
-def _attachments(
-    store: DocumentStore, documents: list[Document], references: dict[uuid.UUID, str]
-) -> tuple[tuple[Attachment, ...], tuple[dict[str, Any], ...]]:
-    attachments, described, names = [], [], set()
+def attachment_names(documents: list[Document], references: dict[uuid.UUID, str]) -> list[str]:
+    """`ORD-1001-pod.pdf` for each document, numbered when two would share a name."""
+    names: list[str] = []
     for document in documents:
-        data = store.get(document.storage_key)
-        if hashlib.sha256(data).hexdigest() != document.sha256:
-            raise ComposeError(
-                f"document {document.storage_key} in the store differs from the one recorded "
-                f"(sha256 {document.sha256[:16]}…): upload the document again"
-            )
         suffix = PurePosixPath(document.storage_key).suffix
         stem = f"{references.get(document.order_id, 'document')}-{document.type}"
         name, count = f"{stem}{suffix}", 1
         while name in names:
             count += 1
             name = f"{stem}-{count}{suffix}"
-        names.add(name)
+        names.append(name)
+    return names
+
+
+def _attachments(
+    store: DocumentStore, documents: list[Document], names: list[str]
+) -> tuple[tuple[Attachment, ...], tuple[dict[str, Any], ...]]:
+    attachments, described = [], []
+    for document, name in zip(documents, names, strict=True):
+        data = store.get(document.storage_key)
+        if hashlib.sha256(data).hexdigest() != document.sha256:
+            raise ComposeError(
+                f"document {document.storage_key} in the store differs from the one recorded "
+                f"(sha256 {document.sha256[:16]}…): upload the document again"
+            )
         attachments.append(Attachment(name, document.content_type, data))
         described.append(
             {

@@ -89,11 +89,12 @@ def latest_documents(
     )
 
 
-def document_summary(document: Document) -> dict[str, Any]:
-    """A document as templates see it."""
+def document_summary(document: Document, attached_as: str) -> dict[str, Any]:
+    """A document as templates see it: named as attached, with the uploaded file's name."""
     return {
         "type": document.type,
-        "filename": document.filename,
+        "filename": attached_as,
+        "uploaded_as": document.filename,
         "size": document.size,
         "sha256": document.sha256,
     }
@@ -108,15 +109,19 @@ def build_context(
     snapshot: EntitySnapshot,
     orders: list[EntitySnapshot],
     documents: list[Document],
+    attached_as: list[str],
 ) -> dict[str, Any]:
     """The template context of `task` on `snapshot`, for `orders` and `documents` already
-    narrowed to the e-mail's audience."""
+    narrowed to the e-mail's audience; `attached_as` names each document as attached."""
     category = snapshot.category
     context: dict[str, Any] = {
         "carrier": {"name": carrier_name},
         "task": {"key": definition.key, "name": definition.name, "id": str(task.id)},
         category.value: own_fields(snapshot),
-        "documents": [document_summary(document) for document in documents],
+        "documents": [
+            document_summary(document, name)
+            for document, name in zip(documents, attached_as, strict=True)
+        ],
     }
     if category is Category.ORDER:
         trip_ids = list(

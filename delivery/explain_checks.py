@@ -90,7 +90,11 @@ class Facts:
 
     @property
     def run_command(self) -> str:
-        return f"`haulflow tasks run {self.key} {self.ref}`"
+        """What a person runs to act on this task: send it, or (no e-mail) mark it done."""
+        if self.sends_email:
+            return f"`haulflow tasks run {self.key} {self.ref}`"
+        task = self.task.id.hex[:8] if self.task is not None else "TASK_ID"
+        return f"`haulflow tasks done {task} --by USERNAME` once a person did it"
 
     @property
     def finished(self) -> bool:
@@ -203,7 +207,20 @@ def check_missing_task(
 ) -> None:
     """No task: say why, from the entity's status, its generation and the versions of `key`."""
     label = f"{ref.category.value} {ref.reference}"
-    run = f"`haulflow tasks run {key} {ref}`"
+    current = next(
+        (d for d in active_definitions(session=session, category=ref.category) if d.key == key),
+        None,
+    )
+    if current is None or (current.mailbox_key and current.spec.get("email")):
+        run, sends, creates = (
+            f"`haulflow tasks run {key} {ref}`",
+            "sends it once",
+            "creates and sends it",
+        )
+    else:
+        # `tasks run` refuses a task that sends no e-mail; recalculation adds it.
+        run, sends = f"`haulflow tasks recalculate {ref}`", "adds it (it sends no e-mail)"
+        creates = "adds it once auto_generate is on (it sends no e-mail)"
     if snapshot.status == "cancelled":
         found.add(
             "task",
@@ -249,13 +266,13 @@ def check_missing_task(
                 f"{label}'s tasks were generated ({generated})"
             )
             blocks = f"will not send by itself: {key} was not configured at generation"
-        found.add("task", "problem", detail, f"{run} sends it once", blocks=blocks)
+        found.add("task", "problem", detail, f"{run} {sends}", blocks=blocks)
     elif not decided.auto_generate:
         found.add(
             "task",
             "problem",
             f"no task: auto_generate is off for {key} (configuration version {in_force})",
-            f"{run} creates and sends it",
+            f"{run} {creates}",
             blocks="will not send: auto_generate is off",
         )
     elif not matches(decided.spec.get("conditions"), snapshot.fields, timezone=zone):

@@ -18,6 +18,14 @@ def check_execution(facts: Facts, found: Findings) -> None:
     execution = facts.definition.execution
     if execution == Execution.AUTOMATIC:
         found.add("execution", "ok", "automatic: sends by itself once due")
+    elif execution == Execution.MANUAL and not facts.sends_email:
+        found.add(
+            "execution",
+            "info",
+            "manual, and it sends no e-mail: a person does it and marks it done",
+            facts.run_command,
+            blocks="a person completes it: it sends no e-mail",
+        )
     elif execution == Execution.MANUAL:
         found.add(
             "execution",
@@ -32,8 +40,8 @@ def check_execution(facts: Facts, found: Findings) -> None:
             "execution",
             "skipped",
             "execution skip: the task is created skipped and never sends",
-            f"{facts.run_command} sends this one; set execution: automatic and "
-            "`haulflow config apply` for new entities",
+            (f"{facts.run_command} sends this one; " if facts.sends_email else "")
+            + "set execution: automatic and `haulflow config apply` for new entities",
             blocks="will not send: execution skip",
         )
 

@@ -10,6 +10,7 @@ from typing import Literal
 from sqlmodel import Session, col, select, update
 
 from core.errors import ConflictError, HaulflowError, NotFoundError
+from core.moments import human_moment
 from core.suggestions import did_you_mean
 from lifecycle.history import record_transition
 from lifecycle.views import SHORT_ID_LENGTH, describe_entity, load_entity_headers, short_id
@@ -62,7 +63,7 @@ def _nothing_changed(problems: list[str]) -> str:
 def _refusal(task: Task, label: str) -> str | None:
     if task.status in FINISHED_STATUSES:
         who = f" by {task.completed_by}" if task.completed_by else ""
-        when = f" at {task.completed_at:%Y-%m-%d %H:%M} UTC" if task.completed_at else ""
+        when = f" at {human_moment(task.completed_at)}" if task.completed_at else ""
         return f"task {label} is already {task.status}{who}{when}"
     if task.status == TaskStatus.SENDING:
         # Finishing it now would race the email being sent; its outcome decides.

@@ -23,6 +23,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
+from core.moments import human_moment
 from core.settings import get_settings
 from lifecycle.entities import EntitySnapshot, in_chunks, load_snapshots
 from lifecycle.history import record_transition
@@ -133,6 +134,6 @@ def promote_due_tasks(
             to_status=due_status(execution),
             by=by,
             now=now,
-            note=f"due since {task.due_at:%Y-%m-%d %H:%M} UTC" if task.due_at else None,
+            note=f"due since {human_moment(task.due_at)}" if task.due_at else None,
         )
     return len(rows)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from core.moments import human_moment
+
 
 async def read_failed_actions(since: datetime) -> list[dict[str, Any]]:
     """The failed automation actions since `since`: when, which automation, why."""
@@ -19,7 +21,7 @@ async def read_failed_actions(since: datetime) -> list[dict[str, Any]]:
         page = await client.read_events(filter=wanted, limit=50)
     return [
         {
-            "occurred": f"{event.occurred:%Y-%m-%d %H:%M:%S} UTC",
+            "occurred": human_moment(event.occurred, seconds=True),
             "automation": event.resource.get("prefect.resource.name", event.resource.id),
             "reason": str(event.payload.get("reason", "unknown")),
         }

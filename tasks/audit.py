@@ -14,6 +14,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from core.database import session_scope
+from core.moments import human_moment
 from lifecycle.entities import parse_entity_ref
 from lifecycle.views import entity_tasks
 
@@ -38,11 +39,11 @@ def publish_entity_artifacts(entities: list[str]) -> int:
             {
                 "task": f"{view.key} ({view.short_id})",
                 "status": view.status,
-                "completed": f"{view.completed_at:%Y-%m-%d %H:%M} UTC by {view.completed_by}"
+                "completed": f"{human_moment(view.completed_at)} by {view.completed_by}"
                 if view.completed_at
                 else "-",
                 "e-mails": "; ".join(
-                    f"{e.sent_at:%Y-%m-%d %H:%M} to {', '.join(e.recipients)}" for e in view.emails
+                    f"{human_moment(e.sent_at)} to {', '.join(e.recipients)}" for e in view.emails
                 )
                 or "-",
                 "last error": view.last_error or "-",

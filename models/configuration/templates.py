@@ -21,7 +21,7 @@ from `catalog.py`; datetimes are timezone-aware `datetime`, amounts `Decimal`):
 | `customers`     | -                | -                | customers of orders   | -              |
 | `invoice`       | -                | -                | -                     | the invoice    |
 | `party`         | -                | -                | -                     | invoiced party |
-| `documents`     | `[{type, filename, size, sha256}]` of the entity; empty on bookings, invoices |
+| `documents`     | `[{type, filename, uploaded_as, size, sha256}]` attached; none on bookings |
 
 Parties are dicts of `reference, name, country, language, timezone`. Besides Jinja's built-in
 filters, `in_timezone(zone)` converts a datetime to a zone: `order.delivery_at |
@@ -119,7 +119,13 @@ def _party(spec: CategorySpec, prefix: str | None = None) -> dict[str, Any]:
 
 def _documents(reference: str) -> list[dict[str, Any]]:
     return [
-        {"type": kind, "filename": f"{reference}-{kind}.pdf", "size": size, "sha256": digest * 64}
+        {
+            "type": kind,
+            "filename": f"{reference}-{kind}.pdf",
+            "uploaded_as": f"scan-{kind}.pdf",
+            "size": size,
+            "sha256": digest * 64,
+        }
         for kind, size, digest in (("pod", 183_204, "a"), ("cmr", 241_877, "b"))
     ]
 

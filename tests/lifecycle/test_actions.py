@@ -120,7 +120,7 @@ def test_finishing_twice_is_a_conflict(session: Session, order: Order) -> None:
         finish(session, [task.id.hex[:8]], "skip", by="bruno")
     message = str(raised.value)
     assert f"task {task.id.hex[:8]} (check-delivery on order ORD-1)" in message
-    assert "is already done by alice at 2026-12-02 14:05 UTC; nothing changed" in message
+    assert "is already done by alice at 2026-12-02 15:05 CET; nothing changed" in message
     task = load_tasks(session, order)["check-delivery"]
     assert (task.status, task.completed_by) == ("done", "alice")
     assert len(load_events(session, task)) == 1
