@@ -14,6 +14,7 @@ from cli.output import console
 from core.database import require_current_schema, session_scope
 from core.errors import NotConfiguredError
 from core.moments import human_moment
+from core.prefect_runtime import prefect_api_url, prefect_server_reachable
 from models.configuration import Configuration, load_configuration, validate_configuration
 from models.configuration.scalars import format_offset
 from models.configuration.store import apply_configuration, current_version, file_sha256
@@ -59,6 +60,23 @@ def apply(
     for change in report.changes:
         console.print(f"  {change}")
     console.print("existing tasks keep their version; new entities get this one")
+    _offer_in_forms()
+
+
+def _offer_in_forms() -> None:
+    """The Prefect UI's hand-run forms offer the new task keys (the sweep would, later)."""
+    url = prefect_api_url()
+    if url is None or not prefect_server_reachable(api_url=url):
+        return  # and Prefect is not even imported
+    from tasks.forms import publish_current_choices
+
+    try:
+        changed = publish_current_choices(url)
+    except Exception as error:  # the version is stored; a form is only a convenience
+        console.print(f"the hand-run forms keep their choices until the next sweep ({error})")
+        return
+    if changed:
+        console.print(f"hand-run forms updated: {', '.join(changed)}")
 
 
 @app.command("show")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import re
+import signal
 from contextlib import suppress
 from datetime import UTC, datetime
+from types import FrameType
 from typing import Annotated
 
 import boto3
@@ -55,6 +57,8 @@ def listen(
         f"s3://{settings.s3_bucket}/{inbox_location(settings)} (Ctrl-C to stop)"
     )
     engine = get_engine()
+    # `haulflow up` and service managers stop it with SIGTERM: the same as Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         listen_loop(
             source,
@@ -68,6 +72,10 @@ def listen(
         with suppress(SQLAlchemyError):
             stop_beating(engine=engine, service=LISTEN)
     console.print(f"{_now()} stopped")
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def _beat(engine: Engine) -> None:

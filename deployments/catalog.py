@@ -11,8 +11,8 @@ flow beneath); trigger names become the automation names.
   while the previous one still runs is cancelled (CANCEL_NEW), so slow sweeps never queue up.
 - `generate-<category>-tasks/new-<category>s` ×4: woken by `haulflow.entities.changed`, drain
   the entities of their category never generated (the event carries counts, not ids).
-- `run-<category>-task/by-hand` ×4: no trigger, no schedule; the Prefect UI's custom run (or
-  `haulflow tasks run`) starts them with typed parameters.
+- `run-<category>-task/<category>s-by-hand` ×4: no trigger, no schedule; the Prefect UI's
+  custom run (or `prefect deployment run`) starts them with typed parameters.
 - `alert/automation-failed`: woken by `prefect.automation.action.failed` (a trigger whose
   action failed, e.g. a template reading a missing key): its run fails loudly with the reasons.
 
@@ -31,7 +31,6 @@ from models import Category
 TAGS = ("haulflow",)
 # One bucket (core.events.BUCKET_SECONDS) plus the time a run takes to start.
 DISPATCH_LINGER_SECONDS = 12.0
-HAND_RUN = "by-hand"
 
 Collision = Literal["ENQUEUE", "CANCEL_NEW"]
 
@@ -91,7 +90,7 @@ def _generate(category: Category) -> DeploymentSpec:
 def _run(category: Category) -> DeploymentSpec:
     return DeploymentSpec(
         flow_name=f"run-{category.value}-task",
-        name=HAND_RUN,
+        name=hand_run_name(category),
         entrypoint=f"flows/run_task.py:run_{category.value}_task",
         description=f"Send an e-mail task by hand for {category.value}s, e.g. ones created "
         "before the automation: pick the task, your username and the references (or a day), "
@@ -99,8 +98,13 @@ def _run(category: Category) -> DeploymentSpec:
     )
 
 
-def deployment_specs() -> list[DeploymentSpec]:
-    """The deployments, in the order the Prefect UI should list them."""
+def deployment_specs(sweep_interval_seconds: int | None = None) -> list[DeploymentSpec]:
+    """The deployments, in the order the Prefect UI should list them.
+
+    The sweep's interval is `HAULFLOW_SWEEP_INTERVAL_SECONDS` unless given.
+    """
+    if sweep_interval_seconds is None:
+        sweep_interval_seconds = get_settings().sweep_interval_seconds
     return [
         DeploymentSpec(
             flow_name="dispatch",
@@ -133,7 +137,7 @@ def deployment_specs() -> list[DeploymentSpec]:
             entrypoint="flows/sweep.py:sweep",
             description="The backstop: due tasks, abandoned sends, waiting inbox drops, "
             "documents without a row, then dispatch.",
-            interval_seconds=get_settings().sweep_interval_seconds,
+            interval_seconds=sweep_interval_seconds,
             concurrency_limit=1,
             collision="CANCEL_NEW",
         ),
@@ -164,9 +168,16 @@ def hand_run_category(spec: DeploymentSpec) -> Category | None:
     return None
 
 
+def hand_run_name(category: Category) -> str:
+    """`orders-by-hand`: the name of a category's hand-run deployment."""
+    return f"{category.value}s-by-hand"
+
+
 def hand_run_deployment(category: Category) -> str:
-    """`run-order-task/by-hand`: the deployment the Prefect UI's hand run of a category uses."""
-    return f"run-{category.value}-task/{HAND_RUN}"
+    """`run-order-task/orders-by-hand`: the deployment of a category's hand run."""
+    return f"run-{category.value}-task/{hand_run_name(category)}"
 
 
-DEPLOYMENT_NAMES = tuple(spec.full_name for spec in deployment_specs())
+# Names do not depend on the settings: importing this never reads them (a bad setting is
+# reported by the command that needs it, as a message, not at import as a traceback).
+DEPLOYMENT_NAMES = tuple(spec.full_name for spec in deployment_specs(sweep_interval_seconds=60))

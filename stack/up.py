@@ -151,10 +151,13 @@ def _start(
 
     if demo:
         from stack.demo_data import load_demo
+        from tasks.forms import publish_current_choices
 
         console.print("loading the demo…")
         for line in load_demo().lines():
             console.print(f"  {escape(line)}")
+        # Its task keys, in the Prefect UI's hand-run forms now rather than at the next sweep.
+        publish_current_choices(server.api_url)
     _print_ready(
         console, server, sink, url_file=url_file, demo=demo, seconds=time.monotonic() - started
     )

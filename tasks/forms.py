@@ -102,3 +102,17 @@ def refresh_run_forms() -> int:
         # A form without choices still works (the flow checks the key): never fail a sweep.
         get_run_logger().warning("could not refresh the hand-run forms: %s", error)
         return 0
+
+
+def publish_current_choices(api_url: str) -> list[str]:
+    """After a configuration change: offer its keys in the forms of the server at `api_url`
+    now, rather than at the next sweep."""
+    from prefect.client.orchestration import get_client
+
+    from core.prefect_runtime import prefect_connection
+
+    choices = read_choices()
+    if choices is None:
+        return []
+    with prefect_connection(api_url), get_client(sync_client=True) as client:
+        return publish_choices(client, choices)

@@ -22,6 +22,7 @@ from sqlmodel import Session, SQLModel
 import models  # noqa: F401  (registers every table for the truncation below)
 from core.database import engine_for, upgrade_database
 from core.settings import get_settings
+from tests.inbox import inbox  # noqa: F401  (a bucket notifying a queue, on moto's server)
 from tests.mailroom import (  # noqa: F401  (fixtures shared by every suite)
     folder_mailroom,
     folder_store,
@@ -84,13 +85,27 @@ def database_url(
 ) -> str:
     """The URL of an empty, migrated database, also set as HAULFLOW_DATABASE_URL."""
     if request.param == "sqlite":
-        path = tmp_path / "haulflow.db"
-        shutil.copyfile(sqlite_template, path)
-        url = f"sqlite:///{path}"
+        url = sqlite_copy(sqlite_template, tmp_path)
     else:
         url = request.getfixturevalue("postgresql_url")
         empty_postgresql(engine_for(url))
     monkeypatch.setenv("HAULFLOW_DATABASE_URL", url)
+    return url
+
+
+def sqlite_copy(template: Path, folder: Path) -> str:
+    """The URL of a fresh copy of the migrated SQLite template in `folder`."""
+    path = folder / "haulflow.db"
+    shutil.copyfile(template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def sqlite_database(tmp_path: Path, sqlite_template: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """SQLite only (the embedded default), migrated, set as HAULFLOW_DATABASE_URL."""
+    url = sqlite_copy(sqlite_template, tmp_path)
+    monkeypatch.setenv("HAULFLOW_DATABASE_URL", url)
+    get_settings.cache_clear()
     return url
 
 
@@ -173,8 +188,10 @@ def smtp_sink() -> Iterator[SmtpSink]:
 
 
 # Where time matters: schedules, due and overdue moments, retries and backoff, stale claims,
-# settle windows, "the last hour" of `status`, waiting inbox drops, the served stack's
-# schedules. `./dev test` runs these again with the clock moved (tests/clock).
+# settle windows, "the last hour" of `status`, waiting inbox drops, the served sweep's
+# schedule. `./dev test` runs these again with the clock moved (tests/clock). Left out: the
+# served tour of every deployment and the work pool (minutes each; what they check, the
+# Prefect UI's path, does not depend on the date) and what never reads a clock.
 TIME_SENSITIVE = (
     "tests/lifecycle/",
     "tests/delivery/",
@@ -184,8 +201,7 @@ TIME_SENSITIVE = (
     "tests/cli/test_task_commands.py",
     "tests/cli/test_send_commands.py",
     "tests/cli/test_explain_command.py",
-    "tests/cli/test_document_commands.py",
-    "tests/deployments/",
+    "tests/deployments/test_serve.py",
     "tests/tasks/",
 )
 

@@ -13,7 +13,6 @@ from typing import Any
 
 import boto3
 import pytest
-from sqlmodel import Session
 
 from core.settings import Settings, get_settings
 from ingestion.listener import ListenReport, handle_notifications
@@ -37,7 +36,11 @@ class Inbox:
     bucket: str
     queue_url: str
     store: S3Store
-    settings: Settings
+
+    @property
+    def settings(self) -> Settings:
+        """Read when used: the database fixture may set its URL after this one ran."""
+        return get_settings()
 
     @property
     def source(self) -> SqsSource:
@@ -83,9 +86,7 @@ def make_queue(sqs: Any) -> tuple[str, str]:
 
 
 @pytest.fixture
-def inbox(
-    session: Session, s3_env: str, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch
-) -> Inbox:
+def inbox(s3_env: str, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Inbox:
     """Bucket-wide ObjectCreated notifications to a fresh queue; the store under `haulflow/`."""
     s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name=REGION)
     sqs = boto3.client("sqs", endpoint_url=s3_endpoint, region_name=REGION)
@@ -109,4 +110,4 @@ def inbox(
         monkeypatch.setenv(f"HAULFLOW_{name}", value)
     get_settings.cache_clear()
     store = S3Store(s3, s3_env, PREFIX)
-    return Inbox(s3, sqs, s3_env, queue_url, store, get_settings())
+    return Inbox(s3, sqs, s3_env, queue_url, store)

@@ -58,3 +58,17 @@ def test_messages_never_break_a_path_on_a_narrow_terminal(
     result = run_cli("db", "upgrade")
     assert result.returncode == 0
     assert f"sqlite:///{tmp_path / 'var' / 'haulflow.db'}" in result.stdout
+
+
+@pytest.mark.parametrize("command", [["status"], ["serve"], ["tasks", "list", "--status", "open"]])
+def test_a_setting_out_of_range_is_named_without_a_traceback(
+    run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    # Ten seconds would queue sweeps behind each other: refused before anything starts.
+    monkeypatch.setenv("HAULFLOW_SWEEP_INTERVAL_SECONDS", "10")
+    result = run_cli(*command)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: HAULFLOW_SWEEP_INTERVAL_SECONDS='10': Input should be greater than or equal "
+        "to 30; fix the variable or unset it"
+    )

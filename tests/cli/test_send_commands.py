@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from models import Communication, Task, TaskStatus
+from lifecycle.generation import generate_tasks
+from models import Category, Communication, Task, TaskStatus, utcnow
 from tests.cli.conftest import RunCli
-from tests.factories import make_contact, make_order, make_party
-from tests.mailroom import Mailroom, pdf
+from tests.factories import make_contact, make_order, make_party, make_trip
+from tests.mailroom import TRIP_POD, Mailroom, pdf
 
 
 @pytest.fixture
@@ -113,3 +114,63 @@ def test_refusals_are_clear_and_change_nothing(
     for result in (unknown, nobody, stranger, missing):
         assert "Traceback" not in result.stderr
     assert folder_mailroom.sink.received == []
+
+
+def test_the_email_names_its_attachments_and_a_corrected_pod_is_said_by_upload_and_explain(
+    run_cli: RunCli, folder_mailroom: Mailroom, older_order: str, tmp_path: Path
+) -> None:
+    for kind in ("pod", "cmr"):
+        run_cli("documents", "upload", older_order, kind, tmp_path / f"{kind}.pdf")
+    run_cli("tasks", "run", "send-pod", older_order, "--by", "alice")
+    [received] = folder_mailroom.sink.received
+    body = received.message.get_body(("plain",))
+    assert body is not None
+    # The body lists the documents by the names they are attached under.
+    text = body.get_content()
+    assert "- POD: ORD-OLD-pod.pdf" in text and "- CMR: ORD-OLD-cmr.pdf" in text
+
+    rescan = tmp_path / "rescan.pdf"
+    rescan.write_bytes(pdf("pod, signed this time"))
+    uploaded = run_cli("documents", "upload", older_order, "pod", rescan)
+
+    assert uploaded.returncode == 0, uploaded.stderr
+    assert "an e-mail already went out: send-pod on order:ORD-OLD went out" in uploaded.stdout
+    assert (
+        "with the earlier pod (ORD-OLD-pod.pdf); on_corrected_document: ignore" in uploaded.stdout
+    )
+    assert len(folder_mailroom.sink.received) == 1
+    explained = run_cli("explain", "send-pod", older_order, "--json", "--no-connect")
+    checks = {check["name"]: check for check in json.loads(explained.stdout)["checks"]}
+    assert "pod rescan.pdf" in checks["corrected documents"]["detail"]
+    assert "tasks resend" in checks["corrected documents"]["action"]
+
+
+def test_communications_list_shows_the_trip_emails_that_carried_an_order(
+    run_cli: RunCli, folder_mailroom: Mailroom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "250")
+    room = folder_mailroom
+    room.configure(orders="", trips=TRIP_POD)
+    customer = make_party(room.session)
+    make_contact(room.session, customer, "cmr-pod-processing", email="pod@grouped.example")
+    carried, alone = make_order(room.session, customer), make_order(room.session, customer)
+    trip = make_trip(room.session, [carried])
+    room.session.commit()
+    generate_tasks(
+        session=room.session, category=Category.TRIP, entity_ids=[trip.id], now=utcnow(), by="t"
+    )
+    room.session.commit()
+    room.upload(carried, "pod", pdf("carried"))
+    room.drain()
+
+    listed = run_cli("communications", "list", f"order:{carried.reference}")
+    as_json = [run_cli("communications", "list", f"order:{carried.reference}", "--json").stdout]
+    as_json.append(run_cli("communications", "list", f"order:{carried.reference}", "--json").stdout)
+    nothing = run_cli("communications", "list", f"order:{alone.reference}")
+
+    assert listed.returncode == 0, listed.stderr
+    assert f"trip:{trip.reference}" in listed.stdout and "pod@grouped.example" in listed.stdout
+    [row] = json.loads(as_json[0])
+    assert row["about"] == f"trip:{trip.reference}" and list(row) == sorted(row)
+    assert as_json[0] == as_json[1]
+    assert nothing.stdout.strip() == f"no e-mail was sent about order:{alone.reference}"

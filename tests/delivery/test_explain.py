@@ -311,3 +311,27 @@ def test_a_missing_password_names_where_it_is_kept_never_the_value(
     explanation = _explain(room, order)
     assert _check(explanation, "mailbox").verdict == "ok"
     assert "s3cret-value" not in json.dumps(explanation.to_json())
+
+
+CHECK_BY_HAND = """
+    - key: check-delivery
+      name: Check the delivery
+      execution: manual
+      responsible: "user:alice"
+"""
+
+
+def test_a_manual_task_without_email_points_to_tasks_done_never_to_tasks_run(
+    folder_mailroom: Mailroom,
+) -> None:
+    room = folder_mailroom
+    room.configure(orders=SEND_POD + CHECK_BY_HAND)
+    order = _order(room.session, "cmr-pod-processing")
+
+    explanation = _explain(room, order, key="check-delivery")
+
+    execution = _check(explanation, "execution")
+    assert execution.verdict == "info" and "sends no e-mail" in execution.detail
+    assert execution.action is not None and "haulflow tasks done" in execution.action
+    assert explanation.conclusion == "a person completes it: it sends no e-mail"
+    assert all("tasks run" not in (check.action or "") for check in explanation.checks)

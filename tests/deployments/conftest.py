@@ -12,12 +12,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from sqlmodel import Session
 
+from core.database import engine_for
 from core.prefect_runtime import prefect_connection
 from core.settings import get_settings
 from deployments.catalog import DEPLOYMENT_NAMES
@@ -64,7 +66,6 @@ def sweep_seconds() -> int:
 
 @pytest.fixture
 def served(
-    database_url: str,
     prefect_api: str,
     client: SyncPrefectClient,
     tmp_path: Path,
@@ -72,8 +73,9 @@ def served(
 ) -> Iterator[Path]:
     """`haulflow serve` in a subprocess, until every deployment is polled by its runner.
 
-    Yields its log. Start it after configuring: the hand-run forms offer the task keys
-    the database holds when serving starts.
+    Yields its log. Start it after the database fixture and the configuration: it serves
+    the database of HAULFLOW_DATABASE_URL, and the hand-run forms offer the task keys the
+    database holds when serving starts.
     """
     env = os.environ | {
         "PREFECT_API_URL": prefect_api,
@@ -95,6 +97,27 @@ def served(
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+@contextmanager
+def room_on(url: str, sink: SmtpSink) -> Iterator[Mailroom]:
+    """A scenario on the database at `url`; its store is the folder the served runs open."""
+    with Session(engine_for(url), expire_on_commit=False) as session:
+        yield Mailroom(session, FolderStore(get_settings().resolved_documents_dir), sink)
+
+
+def prefect_cli(api_url: str, *args: str) -> str:
+    """The stock `prefect` CLI against the server at `api_url`, from the repository; stdout."""
+    process = subprocess.run(
+        [sys.executable, "-m", "prefect", *args],
+        cwd=REPO,
+        env=os.environ | {"PREFECT_API_URL": api_url},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert process.returncode == 0, process.stdout + process.stderr
+    return process.stdout
 
 
 def all_ready(client: SyncPrefectClient) -> bool:

@@ -58,7 +58,7 @@ def test_serve_builds_what_prefect_yaml_declares() -> None:
 def test_each_category_has_its_own_flows() -> None:
     for category in Category:
         assert f"generate-{category.value}-tasks/new-{category.value}s" in DEPLOYMENT_NAMES
-        assert f"run-{category.value}-task/by-hand" in DEPLOYMENT_NAMES
+        assert f"run-{category.value}-task/{category.value}s-by-hand" in DEPLOYMENT_NAMES
     assert {"dispatch/send-ready-emails", "sweep/backstop", "alert/automation-failed"} <= set(
         DEPLOYMENT_NAMES
     )

@@ -9,10 +9,8 @@ SMTP server over TCP and are checked in the bytes it received; the database is r
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -21,7 +19,7 @@ from sqlmodel import Session, select
 from deployments.catalog import DEPLOYMENT_NAMES, hand_run_deployment
 from lifecycle.generation import generate_tasks
 from models import Category, Communication, Order, Task, TaskEvent, TaskStatus, utcnow
-from tests.deployments.conftest import REPO, wait_until
+from tests.deployments.conftest import prefect_cli, room_on, wait_until
 from tests.factories import (
     make_booking,
     make_contact,
@@ -31,6 +29,7 @@ from tests.factories import (
     make_trip,
 )
 from tests.mailroom import SEND_POD, TRIP_POD, Mailroom, pdf
+from tests.servers import SmtpSink
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
@@ -77,16 +76,8 @@ def _run(client: SyncPrefectClient, name: str, **parameters: Any) -> FlowRun:
 
 def _cli_run(prefect_api: str, name: str, *parameters: str) -> uuid.UUID:
     """`prefect deployment run NAME -p ...`, the stock CLI; the id of the run it created."""
-    process = subprocess.run(
-        [sys.executable, "-m", "prefect", "deployment", "run", name, *parameters],
-        cwd=REPO,
-        env=os.environ | {"PREFECT_API_URL": prefect_api},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert process.returncode == 0, process.stdout + process.stderr
-    line = next(line for line in process.stdout.splitlines() if "UUID:" in line)
+    output = prefect_cli(prefect_api, "deployment", "run", name, *parameters)
+    line = next(line for line in output.splitlines() if "UUID:" in line)
     return uuid.UUID(line.split("UUID:")[1].strip())
 
 
@@ -132,13 +123,22 @@ def _older_order(session: Session, contact: str) -> Order:
     return order
 
 
+@pytest.fixture
+def sqlite_room(
+    sqlite_database: str, smtp_sink: SmtpSink, quick_retries: None
+) -> Iterator[Mailroom]:
+    """The embedded default, SQLite (the work-pool test runs on PostgreSQL)."""
+    with room_on(sqlite_database, smtp_sink) as room:
+        yield room
+
+
 def test_every_deployment_runs_on_the_served_stack(
-    room: Mailroom,
-    database_url: str,
+    sqlite_room: Mailroom,
     prefect_api: str,
     client: SyncPrefectClient,
     request: pytest.FixtureRequest,
 ) -> None:
+    room = sqlite_room
     session = room.session
     older = _older_order(session, "pod@older.example")
     # Every category has an e-mail task; serving starts after, so its forms offer them.
@@ -233,22 +233,8 @@ def test_every_deployment_runs_on_the_served_stack(
     assert _to(room, invoice.reference) == [("billing@billed.example",)]
     assert _to(room, trip.reference) == [("pod@carried.example",)]
 
-    # generate-<category>-tasks: entities created without generation get their tasks.
-    pending = {
-        Category.ORDER: room_order_without_tasks(room),
-        Category.BOOKING: make_booking(session, subcontractor_id=subcontractor.id).id,
-        Category.TRIP: make_trip(session).id,
-        Category.INVOICE: make_invoice(session, billed).id,
-    }
-    session.commit()
-    for category, entity_id in pending.items():
-        run = _run(client, f"generate-{category.value}-tasks/new-{category.value}s")
-        assert run.state is not None and run.state.is_completed(), (category, run.state)
-        session.expire_all()
-        assert session.exec(select(Task).where(Task.entity_id == entity_id)).first(), category
-
-    # dispatch sends a ready task; with the server answering 451 it ends `Postponed`. The
-    # generation runs announced their new tasks: their dispatch runs must be over first.
+    # dispatch sends a ready task; with the server answering 451 it ends `Postponed`. Before
+    # the generation runs below: the tasks they create wake dispatch runs of their own.
     _until_idle(client)
     ready = room.order("pod@ready.example")
     room.upload(ready, "pod", pdf("ready pod"))
@@ -263,6 +249,20 @@ def test_every_deployment_runs_on_the_served_stack(
     assert sent.state is not None and sent.state.is_completed(), sent.state
     assert _to(room, ready.reference) == [("pod@ready.example",)]
     assert sent.name == f"dispatch test: 1 sent (order:{ready.reference})"
+
+    # generate-<category>-tasks: entities created without generation get their tasks.
+    pending = {
+        Category.ORDER: room_order_without_tasks(room),
+        Category.BOOKING: make_booking(session, subcontractor_id=subcontractor.id).id,
+        Category.TRIP: make_trip(session).id,
+        Category.INVOICE: make_invoice(session, billed).id,
+    }
+    session.commit()
+    for category, entity_id in pending.items():
+        run = _run(client, f"generate-{category.value}-tasks/new-{category.value}s")
+        assert run.state is not None and run.state.is_completed(), (category, run.state)
+        session.expire_all()
+        assert session.exec(select(Task).where(Task.entity_id == entity_id)).first(), category
 
     # sweep: the backstop runs to the end, its dispatch as a subflow.
     swept = _run(client, "sweep/backstop")

@@ -56,11 +56,11 @@ def _dispatch_runs_since(client: SyncPrefectClient, since: datetime) -> int:
     return len(runs)
 
 
-@pytest.mark.usefixtures("served")
 def test_events_wake_dispatch_and_the_sweep_catches_what_they_miss(
-    room: Mailroom, prefect_api: str, client: SyncPrefectClient
+    room: Mailroom, prefect_api: str, client: SyncPrefectClient, request: pytest.FixtureRequest
 ) -> None:
     room.configure()
+    request.getfixturevalue("served")
     # The normal path: POD (nothing), then CMR (one e-mail), each announced.
     first = room.order()
     _upload(room, prefect_api, first, "pod", announce=True)

@@ -17,15 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import select
 
-from core.database import engine_for
-from core.settings import get_settings
 from deployments.catalog import hand_run_deployment
 from deployments.prefect_yaml import WORK_POOL
 from models import Category, Communication, Task, TaskStatus
-from storage.folder import FolderStore
-from tests.deployments.conftest import REPO, wait_until
+from tests.deployments.conftest import prefect_cli, room_on, wait_until
 from tests.deployments.test_every_deployment import (
     _artifact,
     _cli_run,
@@ -46,28 +43,15 @@ def pg_room(
     postgresql_database: str, smtp_sink: SmtpSink, quick_retries: None
 ) -> Iterator[Mailroom]:
     """A scenario on PostgreSQL, its store the folder the worker's runs open."""
-    with Session(engine_for(postgresql_database), expire_on_commit=False) as session:
-        yield Mailroom(session, FolderStore(get_settings().resolved_documents_dir), smtp_sink)
-
-
-def _prefect(prefect_api: str, *args: str) -> str:
-    process = subprocess.run(
-        [sys.executable, "-m", "prefect", *args],
-        cwd=REPO,
-        env=os.environ | {"PREFECT_API_URL": prefect_api},
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert process.returncode == 0, process.stdout + process.stderr
-    return process.stdout
+    with room_on(postgresql_database, smtp_sink) as room:
+        yield room
 
 
 @pytest.fixture
 def worker(prefect_api: str, client: SyncPrefectClient, tmp_path: Path) -> Iterator[Path]:
     """The pool, the deployments of prefect.yaml on it, and one worker; yields its log."""
-    _prefect(prefect_api, "work-pool", "create", WORK_POOL, "--type", "process")
-    _prefect(prefect_api, "--no-prompt", "deploy", "--all")
+    prefect_cli(prefect_api, "work-pool", "create", WORK_POOL, "--type", "process")
+    prefect_cli(prefect_api, "--no-prompt", "deploy", "--all")
     # The scheduled sweep would race the runs this test starts; it is tested on `serve`.
     client.pause_deployment(client.read_deployment_by_name("sweep/backstop").id)
     log_path = tmp_path / "worker.log"

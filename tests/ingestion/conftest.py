@@ -10,7 +10,6 @@ import pytest
 from sqlmodel import Session, SQLModel, func, select
 
 from ingestion.importer import ImportReport, import_file
-from tests.inbox import inbox  # noqa: F401  (the bucket notifying a queue, for every test here)
 
 ImportText = Callable[..., ImportReport]
 

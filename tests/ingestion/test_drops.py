@@ -159,7 +159,38 @@ def test_refused_drops_are_kept_with_their_reason_until_written_again(
     assert (row.status, row.document_id) == (DropStatus.RECORDED, recorded.document_id)
 
 
-@pytest.mark.usefixtures("inbox")
+@pytest.mark.usefixtures("database_url", "inbox")
 def test_no_drop_lists_none() -> None:
     listed = run_cli("documents", "drops")
     assert (listed.returncode, listed.stdout.strip()) == (0, "no pending or refused inbox drop")
+
+
+def test_a_refused_drop_raises_a_prefect_event(
+    inbox: Inbox, session: Session, prefect_api: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
+
+    from core.events import DROP_REFUSED
+    from core.prefect_runtime import prefect_connection
+
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    inbox.handle()
+    key = inbox.drop("inbox/order/ORD-1/pod/x.txt", b"plain text")
+    report = inbox.handle()
+    assert list(report.refused) == [key]
+    row = drops(session)["inbox/order/ORD-1/pod/x.txt"]
+    wanted = EventFilter(
+        event=EventNameFilter(name=[DROP_REFUSED]),
+        resource=EventResourceFilter(id=[f"haulflow.inbox.{row.id}"]),
+    )
+    with prefect_connection(prefect_api), get_client(sync_client=True) as client:
+        deadline = time.monotonic() + 30
+        while not (events := client.read_events(filter=wanted, limit=5).events):
+            assert time.monotonic() < deadline, "no drop-refused event reached the server"
+            time.sleep(0.5)
+    [event] = events
+    assert event.payload["key"] == key and "neither a PDF nor an image" in event.payload["reason"]
+    assert event.resource["prefect.resource.name"] == key

@@ -212,3 +212,19 @@ def test_a_task_due_today_is_due_not_overdue_until_the_carriers_day_ends() -> No
     assert not is_overdue("done", morning, just_after)
     # A manual task due at its entity's creation is not overdue the moment it exists.
     assert not is_overdue("open", morning, morning + timedelta(seconds=1))
+
+
+def test_history_notes_give_times_in_the_carriers_timezone_like_the_page(session: Session) -> None:
+    from delivery.claims import postpone_task
+
+    apply_config(session, VERSION_1)
+    order = make_order(session, reference="ORD-TZ", created_at=T0)
+    definition = definition_ids(session, 1)["send-pod"]
+    task = make_task(session, order, definition.id, "send-pod", status=TaskStatus.SENDING)
+    task.attempts = 1
+    postpone_task(session=session, task=task, error="451 try later", now=NOW, by="dispatch")
+    session.commit()
+
+    [line] = entity_tasks(session=session, ref=EntityRef(Category.ORDER, "ORD-TZ")).tasks[0].history
+    # 14:05 UTC + 60 s of backoff is 15:06 in Paris in December: CET, as the page shows it.
+    assert line.note == "attempt 1 failed, next at 2026-12-02 15:06:00 CET: 451 try later"

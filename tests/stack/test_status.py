@@ -7,21 +7,29 @@ import json
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlmodel import Session, select
 
+from core.database import get_engine
 from core.prefect_runtime import API_URL_FILE, prefect_connection
 from core.settings import get_settings
 from deployments.catalog import DEPLOYMENT_NAMES
+from ingestion.drops import remember_refused
+from ingestion.heartbeats import LISTEN, beat
+from ingestion.notifications import ObjectCreated
 from models import Order, TaskDefinition, TaskStatus, utcnow
 from stack.leftovers import PIDS_FILE
 from stack.report import Check
 from stack.status import check_status
 from stack.task_health import read_task_health
+from storage.folder import FolderStore
 from tests.cli.conftest import RunCli
 from tests.factories import apply_config, make_order, make_task
-from tests.prefect_server import free_port
+from tests.mailroom import Mailroom, pdf
+from tests.prefect_server import free_port, running_prefect_server
+from tests.servers import SmtpSink
 
 CONFIG = """
 schema_version: 1
@@ -194,3 +202,86 @@ def test_a_killed_up_is_a_problem(database_url: str) -> None:
     assert check.severity == "problem"
     assert "was killed" in check.summary
     assert check.advice == "run `haulflow up` again: it stops what was left running first"
+
+
+def test_failed_and_crashed_runs_refused_drops_and_a_silent_listen_are_reported(
+    database_url: str,
+    session: Session,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    run_cli: RunCli,
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.states import Crashed
+
+    from flows.alert import alert
+    from flows.dispatch import dispatch
+
+    with running_prefect_server(tmp_path / "own-server") as api_url:
+        monkeypatch.setenv("PREFECT_API_URL", api_url)
+        with prefect_connection(api_url):
+            # A red run by design, a run whose process died, one that postponed nothing
+            # went out: what a runner would report to the server.
+            assert asyncio.run(alert(return_state=True)).is_failed()
+            dispatched = asyncio.run(dispatch(reason="test", return_state=True))
+            with get_client(sync_client=True) as client:
+                client.set_flow_run_state(
+                    dispatched.state_details.flow_run_id,
+                    Crashed(message="the flow run's process was killed"),
+                    force=True,
+                )
+        remember_refused(
+            session=session,
+            event=ObjectCreated("bucket", "inbox/order/ORD-1/pod/x.txt", 10),
+            reason="skipped inbox/order/ORD-1/pod/x.txt: x.txt is neither a PDF nor an image",
+            now=utcnow(),
+        )
+        session.commit()
+        monkeypatch.setenv("HAULFLOW_SQS_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/1/q")
+        get_settings.cache_clear()
+
+        checks = by_name(check_status(stale_minutes=10).checks)
+        result = run_cli("status")
+
+    runs = checks["flow runs"]
+    assert runs.severity == "problem" and runs.summary.startswith("2 haulflow run(s) crashed")
+    assert any("Crashed: the flow run's process was killed" in line for line in runs.details)
+    assert any("alert: automation action failed: Failed" in line for line in runs.details)
+    drops = checks["inbox drops"]
+    assert (
+        drops.severity == "warning"
+        and "1 document(s) dropped in the inbox refused" in drops.summary
+    )
+    assert "x.txt is neither a PDF nor an image" in drops.details[0]
+    listen = checks["listen"]
+    assert listen.severity == "problem" and "no `haulflow listen` polled" in listen.summary
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "problem  flow runs: 2 haulflow run(s) crashed or failed" in result.stdout
+    assert "warning  inbox drops:" in result.stdout and "problem  listen:" in result.stdout
+
+    beat(engine=get_engine(), service=LISTEN, now=utcnow())
+    alive = by_name(check_status(stale_minutes=10).checks)["listen"]
+    assert alive.severity == "ok" and "`haulflow listen` runs" in alive.summary
+
+
+def test_a_postponing_run_is_a_warning_not_a_breakage(
+    database_url: str, smtp_sink: SmtpSink, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.dispatch import dispatch
+
+    with Session(get_engine()) as session:
+        room = Mailroom(session, FolderStore(get_settings().resolved_documents_dir), smtp_sink)
+        room.configure()
+        order = room.order()
+        room.upload(order, "pod", pdf("pod"))
+        room.upload(order, "cmr", pdf("cmr"))
+    smtp_sink.reply_next("451 4.3.0 greylisted")
+    with running_prefect_server(tmp_path / "own-server") as api_url:
+        monkeypatch.setenv("PREFECT_API_URL", api_url)
+        with prefect_connection(api_url):
+            state = asyncio.run(dispatch(reason="test", return_state=True))
+        checks = by_name(check_status(stale_minutes=10).checks)
+    assert state.name == "Postponed"
+    assert checks["flow runs"].severity == "ok"
+    left = checks["runs with work left"]
+    assert left.severity == "warning" and "Postponed" in left.details[0]

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -19,6 +19,7 @@ from core.prefect_runtime import API_URL_FILE
 from core.settings import get_settings
 from stack.processes import port_in_use
 from tests.cli.conftest import RunCli
+from tests.inbox import Inbox
 from tests.prefect_server import free_port
 
 # A cold start copies the UI into the Prefect home and imports Prefect twice: about 35 s.
@@ -62,23 +63,41 @@ def ports(monkeypatch: pytest.MonkeyPatch) -> tuple[int, int]:
     return prefect_port, sink_port
 
 
+Up = tuple[subprocess.Popen[bytes], Path]
+UpFactory = Callable[[], Up]
+
+
 @pytest.fixture
-def up(tmp_path: Path, ports: tuple[int, int]) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
-    """`haulflow up` started in a folder of its own; killed with its children if a test fails."""
-    log = tmp_path / "up.out"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cli", "up"], cwd=tmp_path, stdout=output, stderr=output
-        )
-    yield process, log
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
+def up_factory(tmp_path: Path, ports: tuple[int, int]) -> Iterator[UpFactory]:
+    """Starts `haulflow up` in a folder of its own, with the test's environment as it is then;
+    kills it with its children if a test fails."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start() -> Up:
+        log = tmp_path / "up.out"
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "cli", "up"], cwd=tmp_path, stdout=output, stderr=output
+            )
+        started.append(process)
+        return process, log
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
     for pid in stack_processes(get_settings().var_dir):
         os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def up(up_factory: UpFactory) -> Up:
+    """`haulflow up` on the embedded defaults."""
+    return up_factory()
 
 
 def test_up_serves_everything_until_ctrl_c(
@@ -153,8 +172,33 @@ def test_a_serve_that_dies_stops_the_stack_with_its_log(
     assert process.wait(timeout=60) == 1
     output = log.read_text()
     assert "`haulflow serve` stopped on its own (exit code -9)" in output
-    assert "│ sweep/haulflow" in output  # the last lines of its log
+    assert "│ sweep/backstop" in output  # the last lines of its log
     assert "Traceback" not in output
     assert not (var_dir / API_URL_FILE).exists()
     assert stack_processes(var_dir) == []
     assert not port_in_use("127.0.0.1", ports[0])
+
+
+def test_up_starts_listen_when_a_queue_is_set_and_stops_it(
+    inbox: Inbox, up_factory: UpFactory, run_cli: RunCli
+) -> None:
+    process, log = up_factory()
+    var_dir = get_settings().var_dir
+    output = wait_for_line(log, "ready in", process)
+    assert f"listening to {inbox.queue_url}" in output
+    listen = [
+        pid
+        for pid in stack_processes(var_dir)
+        if b"listen" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    ]
+    assert len(listen) == 1
+    deadline = time.monotonic() + 60
+    while "ok       listen:" not in (status := run_cli("status")).stdout:
+        assert time.monotonic() < deadline, status.stdout
+        time.sleep(1)
+
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=60) == 0, log.read_text()
+    assert stack_processes(var_dir) == []
+    # Stopped cleanly, it says so: no stale heartbeat keeps `status` believing it runs.
+    assert "problem  listen:" in run_cli("status").stdout
