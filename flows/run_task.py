@@ -36,8 +36,11 @@ def _run_name() -> str:
 
 def _category() -> Category:
     """The category this copy of the flow runs, from its name: `run-trip-task` → trip."""
-    name = str(flow_run.get_flow_name() or "run-order-task")
-    return Category(name.removeprefix("run-").removesuffix("-task"))
+    name = str(flow_run.get_flow_name())
+    for category in Category:
+        if name == f"run-{category.value}-task":
+            return category
+    raise ValueError(f"flow {name} runs no category: use run_order_task, run_trip_task, ...")
 
 
 @flow(name="run-task", flow_run_name=_run_name)

@@ -80,6 +80,24 @@ def take_in_drop(
     now: datetime,
 ) -> DropOutcome:
     """Record, keep waiting, refuse or retry one written object; commits what it decides."""
+    try:
+        return _take_in(event, store=store, settings=settings, engine=engine, now=now)
+    except SQLAlchemyError as error:
+        # Remembering a refusal or a wait needs the database too: the message comes back.
+        logger.warning(
+            "could not record s3://%s/%s, it will come back: %s", event.bucket, event.key, error
+        )
+        return DropOutcome("retry", event.key, str(error))
+
+
+def _take_in(
+    event: ObjectCreated,
+    *,
+    store: DocumentStore,
+    settings: Settings,
+    engine: Engine,
+    now: datetime,
+) -> DropOutcome:
     where = f"s3://{event.bucket}/{event.key}"
     address: DropAddress | None = None
     try:

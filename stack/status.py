@@ -1,9 +1,11 @@
 """`haulflow status`: is the stack healthy, and what to do about each problem.
 
 Healthy means: the Prefect server answers, every deployment is served (a runner polls it,
-so Prefect marks it READY), a sweep ran in the last few minutes, and no ready task has waited
-longer than asked. Failed tasks and sends stuck past their timeout are reported as warnings:
-they need a person, but the stack itself works.
+so Prefect marks it READY), a sweep ran in the last few minutes, no haulflow run crashed or
+failed in the last hour, no ready task has waited longer than asked, and, with an SQS queue
+configured, `haulflow listen` polls it. Failed tasks, sends stuck past their timeout, runs
+that postponed e-mails and refused inbox drops are warnings: they need a person, but the
+stack itself works.
 """
 
 from __future__ import annotations

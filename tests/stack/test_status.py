@@ -204,9 +204,10 @@ def test_a_killed_up_is_a_problem(database_url: str) -> None:
     assert check.advice == "run `haulflow up` again: it stops what was left running first"
 
 
-def test_failed_and_crashed_runs_refused_drops_and_a_silent_listen_are_reported(
+def test_failed_crashed_and_postponing_runs_refused_drops_and_a_silent_listen_are_reported(
     database_url: str,
     session: Session,
+    smtp_sink: SmtpSink,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     run_cli: RunCli,
@@ -230,6 +231,14 @@ def test_failed_and_crashed_runs_refused_drops_and_a_silent_listen_are_reported(
                     Crashed(message="the flow run's process was killed"),
                     force=True,
                 )
+            # A run that postponed a send: red, but the stack works (a warning).
+            room = Mailroom(session, FolderStore(get_settings().resolved_documents_dir), smtp_sink)
+            room.configure()
+            order = room.order()
+            room.upload(order, "pod", pdf("pod"))
+            room.upload(order, "cmr", pdf("cmr"))
+            smtp_sink.reply_next("451 4.3.0 greylisted")
+            assert asyncio.run(dispatch(reason="test", return_state=True)).name == "Postponed"
         remember_refused(
             session=session,
             event=ObjectCreated("bucket", "inbox/order/ORD-1/pod/x.txt", 10),
@@ -253,6 +262,8 @@ def test_failed_and_crashed_runs_refused_drops_and_a_silent_listen_are_reported(
         and "1 document(s) dropped in the inbox refused" in drops.summary
     )
     assert "x.txt is neither a PDF nor an image" in drops.details[0]
+    left = checks["runs with work left"]
+    assert left.severity == "warning" and "Postponed" in left.details[0]
     listen = checks["listen"]
     assert listen.severity == "problem" and "no `haulflow listen` polled" in listen.summary
     assert result.returncode == 1, result.stdout + result.stderr
@@ -262,26 +273,3 @@ def test_failed_and_crashed_runs_refused_drops_and_a_silent_listen_are_reported(
     beat(engine=get_engine(), service=LISTEN, now=utcnow())
     alive = by_name(check_status(stale_minutes=10).checks)["listen"]
     assert alive.severity == "ok" and "`haulflow listen` runs" in alive.summary
-
-
-def test_a_postponing_run_is_a_warning_not_a_breakage(
-    database_url: str, smtp_sink: SmtpSink, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from flows.dispatch import dispatch
-
-    with Session(get_engine()) as session:
-        room = Mailroom(session, FolderStore(get_settings().resolved_documents_dir), smtp_sink)
-        room.configure()
-        order = room.order()
-        room.upload(order, "pod", pdf("pod"))
-        room.upload(order, "cmr", pdf("cmr"))
-    smtp_sink.reply_next("451 4.3.0 greylisted")
-    with running_prefect_server(tmp_path / "own-server") as api_url:
-        monkeypatch.setenv("PREFECT_API_URL", api_url)
-        with prefect_connection(api_url):
-            state = asyncio.run(dispatch(reason="test", return_state=True))
-        checks = by_name(check_status(stale_minutes=10).checks)
-    assert state.name == "Postponed"
-    assert checks["flow runs"].severity == "ok"
-    left = checks["runs with work left"]
-    assert left.severity == "warning" and "Postponed" in left.details[0]
