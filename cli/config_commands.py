@@ -34,7 +34,7 @@ def validate(file: ConfigFile) -> None:
         typer.echo(f"{len(problems)} problem(s) in {file}", err=True)
         raise typer.Exit(1)
     count = len(configuration.definitions())
-    console.print(f"{file}: valid, {count} task definitions")
+    console.print(f"{escape(str(file))}: valid, {count} task definitions")
 
 
 @app.command("apply")
@@ -54,11 +54,13 @@ def apply(
             by=by,
         )
     if report.version is None:
-        console.print(f"unchanged: {file} equals version {report.previous}; nothing stored")
+        console.print(
+            f"unchanged: {escape(str(file))} equals version {report.previous}; nothing stored"
+        )
         return
-    console.print(f"applied {file} as version {report.version}")
+    console.print(f"applied {escape(str(file))} as version {report.version}")
     for change in report.changes:
-        console.print(f"  {change}")
+        console.print(f"  {escape(change)}")
     console.print("existing tasks keep their version; new entities get this one")
     _offer_in_forms()
 
@@ -73,7 +75,9 @@ def _offer_in_forms() -> None:
     try:
         changed = publish_current_choices(url)
     except Exception as error:  # the version is stored; a form is only a convenience
-        console.print(f"the hand-run forms keep their choices until the next sweep ({error})")
+        console.print(
+            f"the hand-run forms keep their choices until the next sweep ({escape(str(error))})"
+        )
         return
     if changed:
         console.print(f"hand-run forms updated: {', '.join(changed)}")
@@ -103,7 +107,7 @@ def show(
     configuration = Configuration.model_validate(version.document)
     console.print(
         f"configuration version {version.id}, applied {human_moment(version.applied_at)} "
-        f"by {version.applied_by} from {version.source_name}"
+        f"by {escape(version.applied_by)} from {escape(version.source_name)}"
     )
     console.print(_mailbox_table(configuration))
     console.print(_definition_table(configuration))
@@ -115,8 +119,8 @@ def _mailbox_table(configuration: Configuration) -> Table:
         smtp = mailbox.smtp
         table.add_row(
             mailbox.key,
-            mailbox.from_,
-            f"{smtp.host}:{smtp.port} ({smtp.security})",
+            escape(mailbox.from_),
+            escape(f"{smtp.host}:{smtp.port} ({smtp.security})"),
             f"from {smtp.password_secret}" if smtp.password_secret else "none",
             "yes" if mailbox.paused else "no",
         )
@@ -148,7 +152,7 @@ def _definition_table(configuration: Configuration) -> Table:
             f"{definition.key}\n[dim]{escape(definition.name)}[/dim]",
             execution,
             when,
-            "\n".join(targets) or "-",
+            escape("\n".join(targets)) or "-",
             "+".join(definition.required_documents) or "-",
             definition.mailbox or "-",
         )

@@ -14,6 +14,7 @@ from core.database import require_current_schema, session_scope
 from core.errors import NotFoundError
 from core.moments import human_moment
 from core.settings import get_settings
+from ingestion.documents import InvalidDocumentError
 from ingestion.drops import list_drops
 from ingestion.intake import announce_document, record_and_open_gates
 from lifecycle.entities import parse_entity_ref
@@ -36,10 +37,7 @@ def upload(
     """Store the file, record it against exactly one order; the same bytes twice count once."""
     settings = get_settings()
     ref = parse_entity_ref(entity)
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise NotFoundError(f"cannot read {path}: {error.strerror or error}") from None
+    data = read_upload(path, settings.max_document_bytes)
     require_current_schema()
     store = open_document_store(settings)
     with session_scope() as session:
@@ -72,6 +70,21 @@ def upload(
         console.print(f"{len(intake.opened)} task(s) now have every required document")
     for correction in intake.corrections:
         console.print(f"an e-mail already went out: {escape(str(correction))}")
+
+
+def read_upload(path: Path, limit: int) -> bytes:
+    """The file's bytes; refused before reading past `limit` (a 5 GB file costs nothing)."""
+    try:
+        with path.open("rb") as file:
+            data = file.read(limit + 1)
+    except OSError as error:
+        raise NotFoundError(f"cannot read {path}: {error.strerror or error}") from None
+    if len(data) > limit:
+        raise InvalidDocumentError(
+            f"{path.name} is larger than the limit of {limit:,} bytes "
+            "(HAULFLOW_MAX_DOCUMENT_BYTES): compress or split the scan"
+        )
+    return data
 
 
 @app.command("drops")

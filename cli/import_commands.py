@@ -62,7 +62,7 @@ def import_entities(
     require_current_schema()
     with session_scope() as session:
         report = import_file(file, session=session, by=by)
-    console.print(f"imported {file}")
+    console.print(f"imported {escape(str(file))}")
     for line in report.summarize():
         console.print(f"  {line}")
     created = {category: ids for category, ids in report.created.items() if ids}

@@ -6,6 +6,7 @@ import sys
 
 import typer
 from rich.markup import escape
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from cli import (
     communication_commands,
@@ -64,3 +65,17 @@ def main() -> None:
     except HaulflowError as error:
         stderr.print(f"[red]error:[/red] {escape(str(error))}")
         sys.exit(error.exit_code)
+    except (OperationalError, InterfaceError) as error:
+        # The database server is down or refuses us: say which database, not a traceback.
+        reason = str(error.orig if error.orig is not None else error).strip().splitlines()[0]
+        stderr.print(
+            f"[red]error:[/red] cannot use the database {escape(_database())}: "
+            f"{escape(reason)}; check HAULFLOW_DATABASE_URL and that the server runs"
+        )
+        sys.exit(1)
+
+
+def _database() -> str:
+    from core.database import get_engine
+
+    return get_engine().url.render_as_string(hide_password=True)

@@ -1,12 +1,34 @@
 """The consoles every command prints through.
 
 Soft wrap: a message is never broken inside a file path or an id that a person copies.
-Tables still fit the terminal.
+Tables still fit the terminal. Data in messages is escaped (`rich.markup.escape`); the
+consoles print a line that still reads as broken markup as plain text.
 """
 
 from __future__ import annotations
 
-from rich.console import Console
+from typing import Any
 
-console = Console(highlight=False, soft_wrap=True)
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+from rich.console import Console
+from rich.errors import MarkupError
+
+
+class _SafeConsole(Console):
+    """Data is escaped where it is printed; should a value slip through with something that
+    reads as broken markup, the line is printed as is rather than the command failing, which
+    would be after its commit."""
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        try:
+            super().print(*objects, **options)
+        except MarkupError:
+            # Tables render their cells with the console's own setting: switch it off too.
+            markup, self._markup = self._markup, False
+            try:
+                super().print(*objects, **(options | {"markup": False}))
+            finally:
+                self._markup = markup
+
+
+console = _SafeConsole(highlight=False, soft_wrap=True)
+stderr = _SafeConsole(stderr=True, highlight=False, soft_wrap=True)

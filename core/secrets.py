@@ -7,11 +7,13 @@ block. Prefect is imported only when a block is asked for and its server answers
 from __future__ import annotations
 
 import os
+import re
 
 from core.errors import NotConfiguredError
 from core.prefect_runtime import prefect_api_url, prefect_connection, prefect_server_reachable
 
 PREFECT_BLOCK = "prefect-block:"
+_ENVIRONMENT = re.compile(r"SMTP_[A-Z0-9_]+")
 
 
 def read_secret(reference: str) -> str:
@@ -21,6 +23,12 @@ def read_secret(reference: str) -> str:
         return _read_prefect_block(reference.removeprefix(PREFECT_BLOCK).strip())
     if not reference:
         raise NotConfiguredError("mailbox password: the mailbox names no secret")
+    if not _ENVIRONMENT.fullmatch(reference):
+        # Checked again here: a version stored before the rule must not read another setting.
+        raise NotConfiguredError(
+            f"mailbox password: {reference} is not an SMTP_... variable; haulflow reads "
+            "mailbox passwords only from SMTP_* variables or Prefect Secret blocks"
+        )
     # Not a haulflow setting: the mailbox configuration chooses the variable's name.
     value = os.environ.get(reference, "")
     if not value:

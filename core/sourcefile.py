@@ -22,11 +22,16 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from core.errors import InvalidFileError, Problem
+from core.settings import get_settings
 
 Loc = tuple[str | int, ...]
 
-# Enough for a large import file; a few aliases nested ten deep ("billion laughs") exceed it.
-MAX_VALUES = 2_000_000
+# Values an alias may repeat in all: aliases nested ten deep ("billion laughs") exceed it, an
+# anchor reused for every order of a large file does not (the file's own values are bounded
+# by its size, `HAULFLOW_MAX_IMPORT_BYTES`).
+MAX_ALIAS_VALUES = 100_000
+# Import and configuration files are a few levels deep; a thousand would exhaust the stack.
+MAX_DEPTH = 64
 
 # libyaml's composer is ~7x faster on large import files and keeps the same marks.
 _COMPOSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -60,7 +65,14 @@ class SourceDocument:
 
 
 class _TooManyValues(Exception):
-    """The document expands past MAX_VALUES (usually through nested aliases)."""
+    """Aliases repeat more than MAX_ALIAS_VALUES values (nested aliases)."""
+
+
+class _TooDeep(Exception):
+    """Values nested more than MAX_DEPTH levels; the node is where."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
 
 
 class _Walker:
@@ -73,7 +85,8 @@ class _Walker:
         self.problems: list[Problem] = []
         self._constructor = yaml.SafeLoader("")
         self._open: set[int] = set()
-        self._budget = MAX_VALUES
+        self._seen: set[int] = set()
+        self._budget = MAX_ALIAS_VALUES
 
     def report(self, node: Node, message: str) -> None:
         self.problems.append(Problem(self.file, node.start_mark.line + 1, message))
@@ -82,9 +95,15 @@ class _Walker:
         if id(node) in self._open:
             self.report(node, "an alias refers to a value that contains it (recursive alias)")
             return None
-        self._budget -= 1
-        if self._budget < 0:
-            raise _TooManyValues
+        if id(node) in self._seen:
+            # Walked before: an alias repeats it, and all it holds.
+            self._budget -= 1
+            if self._budget < 0:
+                raise _TooManyValues
+        else:
+            self._seen.add(id(node))
+        if len(path) > MAX_DEPTH:
+            raise _TooDeep(node)
         if isinstance(node, ScalarNode):
             return self._scalar(node)
         self._open.add(id(node))
@@ -183,15 +202,23 @@ def parse_source(text: str, *, file: str, json_mode: bool = False) -> SourceDocu
     except yaml.YAMLError as error:
         return SourceDocument(file, None, [Problem(file, 1, f"invalid YAML: {error}")], {})
     except RecursionError:
-        return SourceDocument(file, None, [Problem(file, 1, "values are nested too deeply")], {})
+        message = f"values are nested more than {MAX_DEPTH} levels deep; flatten them"
+        return SourceDocument(file, None, [Problem(file, 1, message)], {})
     if root is None:
         return SourceDocument(file, None, [], {(): 1})
     walker.lines[()] = root.start_mark.line + 1
     try:
         data = walker.walk(root, ())
     except _TooManyValues:
-        message = f"the file expands to more than {MAX_VALUES} values (nested aliases?)"
+        message = (
+            f"aliases repeat more than {MAX_ALIAS_VALUES:,} values (aliases nested in "
+            "aliases?); write the values out, or use fewer levels of aliases"
+        )
         return SourceDocument(file, None, [Problem(file, 1, message)], {})
+    except _TooDeep as error:
+        line = error.node.start_mark.line + 1
+        message = f"values are nested more than {MAX_DEPTH} levels deep; flatten them"
+        return SourceDocument(file, None, [Problem(file, line, message)], {})
     return SourceDocument(file, data, walker.problems, walker.lines)
 
 
@@ -213,7 +240,20 @@ def load_source(path: Path, *, display: str | None = None) -> SourceDocument:
     Raises `InvalidFileError` (line 0) when the file cannot be read at all.
     """
     file = display if display is not None else str(path)
+    limit = get_settings().max_import_bytes
     try:
+        size = path.stat().st_size
+        if size > limit:
+            raise InvalidFileError(
+                [
+                    Problem(
+                        file,
+                        0,
+                        f"the file is {size:,} bytes; the limit is {limit:,} "
+                        "(HAULFLOW_MAX_IMPORT_BYTES): split it into several files",
+                    )
+                ]
+            )
         raw = path.read_bytes()
     except FileNotFoundError:
         raise InvalidFileError([Problem(file, 0, "file not found")]) from None

@@ -21,12 +21,12 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from email.utils import formataddr, parseaddr
 from pathlib import PurePosixPath
 from typing import Any
 
 from sqlmodel import Session
 
+from core.addresses import format_named
 from core.errors import HaulflowError
 from core.settings import get_settings
 from delivery.context import (
@@ -204,7 +204,7 @@ def _compose(
             "fix the template or the data, then `haulflow tasks run`"
         ) from None
     attachments, described = _attachments(store, documents, names)
-    domain = parseaddr(mailbox.from_address)[1].rpartition("@")[2] or "haulflow.invalid"
+    domain = mailbox.from_address.rpartition("@")[2] or "haulflow.invalid"
     parts = [str(task.id), audience.key, *(d.sha256 for d in documents)]
     if resend is not None:
         parts.append(resend.tag)
@@ -214,7 +214,7 @@ def _compose(
     if resend is not None and resend.to is not None:
         recipients = to = (resend.to,)
     email = OutgoingEmail(
-        from_address=formataddr((mailbox.from_name or "", mailbox.from_address)),
+        from_address=format_named(mailbox.from_name or "", mailbox.from_address),
         to=to,
         subject=subject,
         message_id=message_id,
@@ -303,4 +303,4 @@ def _attachments(
 
 
 def _named(recipient: dict[str, Any]) -> str:
-    return formataddr((recipient.get("name") or "", str(recipient["email"])))
+    return format_named(str(recipient.get("name") or ""), str(recipient["email"]))

@@ -228,6 +228,9 @@ class _Run:
             )
         except ComposeError as error:
             return RunItem(label, f"would fail: {error}", task.id if task.id else None)
+        except Exception as error:  # data no check foresaw: say so, never a traceback
+            reason = f"{type(error).__name__}: {error}"
+            return RunItem(label, f"would fail: {reason}", task.id if task.id else None)
         previews = [
             Preview(
                 email.recipients,

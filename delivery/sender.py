@@ -27,6 +27,7 @@ from delivery.claims import complete_task, fail_task, postpone_task
 from delivery.compose import ComposeError, PlannedEmail, compose_task
 from delivery.record import record_sent, sent_message_ids
 from lifecycle.entities import ENTITY_MODELS
+from mail.compose import InvalidMessageError
 from mail.smtp import PermanentSendError, SmtpAccount, SmtpConnection, open_smtp
 from models import Category, Mailbox, Task, TaskDefinition, TaskStatus, utcnow
 from storage.base import DocumentStore
@@ -103,6 +104,7 @@ def mailbox_account(mailbox: Mailbox, password: str | None, *, timeout: float) -
         username=mailbox.smtp_username,
         password=password,
         timeout=timeout,
+        allow_plain_login=mailbox.allow_plain_login,
     )
 
 
@@ -201,11 +203,18 @@ def _deliver(
             task = session.get_one(Task, job.task_id)
             _, _, emails = compose_task(session=session, store=store, task=task, now=now())
             already = sent_message_ids(session=session, task_id=task.id)
-    except ComposeError as error:
+    except (ComposeError, InvalidMessageError) as error:
         _settle(job, str(error), True, report, by, flow_run_id, now)
         return
     except HaulflowError as error:  # the store could not be read: try again later
         _settle(job, str(error), False, report, by, flow_run_id, now)
+        return
+    except Exception as error:
+        # A bug or data no check foresaw: this task fails, with its traceback in the log;
+        # the rest of the batch is sent and nothing is left `sending`.
+        logger.exception("%s %s: could not compose the e-mail", job.definition_key, job.entity)
+        reason = f"could not compose the e-mail ({type(error).__name__}: {error})"
+        _settle(job, reason, True, report, by, flow_run_id, now)
         return
     notes = []
     for email in emails:
@@ -219,6 +228,11 @@ def _deliver(
             _settle(
                 job, str(error), isinstance(error, PermanentSendError), report, by, flow_run_id, now
             )
+            return
+        except Exception as error:
+            logger.exception("%s %s: could not send", job.definition_key, job.entity)
+            reason = f"could not send the e-mail ({type(error).__name__}: {error})"
+            _settle(job, reason, True, report, by, flow_run_id, now)
             return
         if not _record(job, email, outcome.refused, store, by, flow_run_id, now, report):
             return

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from core.suggestions import did_you_mean
+from core.text import excerpt
 from ingestion.parsing import Entry, ParsedFile
 from ingestion.schema import SECTIONS, FileModel, InvoiceIn, PartyIn, TripIn
 from ingestion.stored import EXTERNAL_REFERENCES, Stored
@@ -190,6 +191,8 @@ def _check_external(parsed: ParsedFile, stored: Stored, section: str) -> None:
         where = (
             "the database" if index is None else f"line {parsed.source.line_of((section, index))}"
         )
-        message = f"{column} '{value}' is already used by {singular} {owner[0]} of {party_key} "
+        message = (
+            f"{column} {excerpt(value)} is already used by {singular} {owner[0]} of {party_key} "
+        )
         message += f"{party} ({where}); it must be unique for each {party_key}"
         parsed.report(section, entry.index, (column,), message)

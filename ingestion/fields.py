@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
+from core.addresses import AddressError, parse_address
 from core.codes import COUNTRY_CODES, LANGUAGE_CODE
 from core.suggestions import did_you_mean
+from core.text import excerpt, normalize_reference, unsafe_reason
 
 # The error type of every message written here; the problem formatter prints it as is.
 ERROR_TYPE = "haulflow"
@@ -29,10 +31,22 @@ def fail(message: str) -> PydanticCustomError:
 
 
 def check_single_line(value: str) -> str:
-    """Refuse line breaks: every text of the file ends up on one line of a page or email."""
-    if "\n" in value or "\r" in value:
-        raise fail("contains a line break; write it on one line")
-    return value
+    """One line of visible text (NFKC): every text of the file ends up on one line of a page
+    or an e-mail header, so no line separator, control or invisible character, also not
+    hidden in an RFC 2047 encoded word."""
+    normalized = unicodedata.normalize("NFKC", value)
+    reason = unsafe_reason(normalized)
+    if reason is not None:
+        raise fail(f"{excerpt(value)} {reason}")
+    return normalized
+
+
+def check_reference(value: str) -> str:
+    """A carrier's reference: NFKC, ASCII; a look-alike or invisible character is refused."""
+    try:
+        return normalize_reference(value)
+    except ValueError as error:
+        raise fail(str(error)) from None
 
 
 def check_country(value: str) -> str:
@@ -46,7 +60,7 @@ def check_country(value: str) -> str:
         hint = "; did you mean 'GB'?"
     else:
         hint = did_you_mean(value, codes)
-    raise fail(f"'{value}' is not an ISO 3166 country code such as FR, BE or NL{hint}")
+    raise fail(f"{excerpt(value)} is not an ISO 3166 country code such as FR, BE or NL{hint}")
 
 
 def check_language(value: str) -> str:
@@ -55,14 +69,14 @@ def check_language(value: str) -> str:
         return value
     fixed = value[:2].lower() + value[2:].upper()
     hint = f"; did you mean '{fixed}'?" if LANGUAGE_CODE.fullmatch(fixed) else ""
-    raise fail(f"'{value}' is not a language code such as fr, en, nl, de or fr-BE{hint}")
+    raise fail(f"{excerpt(value)} is not a language code such as fr, en, nl, de or fr-BE{hint}")
 
 
 def check_currency(value: str) -> str:
     """Three capital letters (ISO 4217): EUR, GBP, CHF."""
     if _CURRENCY.fullmatch(value):
         return value
-    raise fail(f"'{value}' is not a currency code such as EUR, GBP or CHF")
+    raise fail(f"{excerpt(value)} is not a currency code such as EUR, GBP or CHF")
 
 
 def check_timezone(value: str) -> str:
@@ -71,30 +85,30 @@ def check_timezone(value: str) -> str:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
         hint = did_you_mean(value, available_timezones())
-        raise fail(f"'{value}' is not a timezone such as Europe/Paris{hint}") from None
+        raise fail(f"{excerpt(value)} is not a timezone such as Europe/Paris{hint}") from None
     return value
 
 
 def normalize_email(value: str) -> str:
-    """A syntactically valid address, lowercased so the same person is matched once."""
+    """A valid address (`core.addresses`), lowercased so the same person is matched once."""
     try:
-        return validate_email(value, check_deliverability=False).normalized.lower()
-    except EmailNotValidError as error:
-        raise fail(f"'{value}' is not a valid email address: {error}") from None
+        return parse_address(value).lower()
+    except AddressError as error:
+        raise fail(str(error)) from None
 
 
 def check_username(value: str) -> str:
     """Letters, digits and . _ @ - only, so a username can be typed in a command."""
     if _USERNAME.fullmatch(value):
         return value
-    raise fail(f"'{value}' is not a username: use letters, digits and . _ @ - only")
+    raise fail(f"{excerpt(value)} is not a username: use letters, digits and . _ @ - only")
 
 
 def check_role_key(value: str) -> str:
     """A role key as configuration writes it: lowercase words joined by dashes."""
     if _ROLE.fullmatch(value):
         return value
-    raise fail(f"'{value}' is not a role key such as operations or cmr-pod-processing")
+    raise fail(f"{excerpt(value)} is not a role key such as operations or cmr-pod-processing")
 
 
 def parse_timestamp(value: Any) -> Any:
@@ -102,12 +116,12 @@ def parse_timestamp(value: Any) -> Any:
     if isinstance(value, datetime):
         return value
     if not isinstance(value, str):
-        raise fail(f"{value!r} is not a date-time; write it like 2026-12-01T08:00")
+        raise fail(f"{excerpt(value)} is not a date-time; write it like 2026-12-01T08:00")
     try:
         return datetime.fromisoformat(value)
     except ValueError:
         raise fail(
-            f"'{value}' is not an ISO 8601 date-time such as 2026-12-01T08:00 "
+            f"{excerpt(value)} is not an ISO 8601 date-time such as 2026-12-01T08:00 "
             "(local time) or 2026-12-01T08:00+01:00"
         ) from None
 
@@ -115,7 +129,10 @@ def parse_timestamp(value: Any) -> Any:
 _OneLine = AfterValidator(check_single_line)
 
 # Codes are checked by their validator alone, so a wrong length gets the helpful message too.
-Reference = Annotated[str, Field(min_length=1, max_length=64), _OneLine]
+# A reference names an entity or party of haulflow (ORD-1001, ACME); an external reference
+# is the party's own number, any one-line text.
+Reference = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(check_reference)]
+ExternalReference = Annotated[str, Field(min_length=1, max_length=64), _OneLine]
 Name = Annotated[str, Field(min_length=1, max_length=200), _OneLine]
 Text100 = Annotated[str, Field(min_length=1, max_length=100), _OneLine]
 Username = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(check_username)]

@@ -13,6 +13,7 @@ from pydantic_core import ErrorDetails
 from core.errors import Problem
 from core.sourcefile import SourceDocument
 from core.suggestions import did_you_mean
+from core.text import excerpt
 from ingestion.fields import ERROR_TYPE
 from ingestion.schema import (
     SECTIONS,
@@ -136,7 +137,7 @@ def describe_error(error: ErrorDetails, model: type[BaseModel]) -> str:
     elif kind == "enum":
         allowed = re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", "")))
         hint = did_you_mean(value, allowed) if isinstance(value, str) else ""
-        text = f"{value!r} is not allowed; use one of {', '.join(allowed)}{hint}"
+        text = f"{excerpt(value)} is not allowed; use one of {', '.join(allowed)}{hint}"
     elif kind == "string_type":
         text = (
             f"expected text, not {_describe_value(value)}; quote values such as 0123 to keep them"
@@ -146,9 +147,9 @@ def describe_error(error: ErrorDetails, model: type[BaseModel]) -> str:
     elif kind == "list_type":
         text = f"expected a list, not {_describe_value(value)}"
     elif kind in ("bool_type", "bool_parsing"):
-        text = f"expected true or false, not {value!r}"
+        text = f"expected true or false, not {excerpt(value)}"
     elif kind in ("decimal_parsing", "decimal_type"):
-        text = f"{value!r} is not an amount; write it like 1250.00"
+        text = f"{excerpt(value)} is not an amount; write it like 1250.00"
     elif kind == "string_too_short":
         text = "must not be empty"
     else:
@@ -171,7 +172,7 @@ def _describe_value(value: Any) -> str:
         return "a list"
     if isinstance(value, dict):
         return "keys and values"
-    return f"{value!r}"
+    return f"{excerpt(value)}"
 
 
 def _find_keys_at(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:

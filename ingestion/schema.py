@@ -14,6 +14,7 @@ from ingestion.fields import (
     Country,
     Currency,
     Email,
+    ExternalReference,
     Language,
     Name,
     Reference,
@@ -82,7 +83,7 @@ class OrderIn(FileModel):
 
     reference: Reference
     customer: Reference
-    customer_reference: Reference | None = None
+    customer_reference: ExternalReference | None = None
     status: OrderStatus = OrderStatus.PLANNED
     pickup: PlaceIn | None = None
     delivery: PlaceIn | None = None
@@ -95,7 +96,7 @@ class BookingIn(FileModel):
 
     reference: Reference
     subcontractor: Reference | None = None
-    external_reference: Reference | None = None
+    external_reference: ExternalReference | None = None
     status: BookingStatus = BookingStatus.REQUESTED
     slot_start_at: Timestamp | None = None
     slot_end_at: Timestamp | None = None
@@ -137,7 +138,7 @@ class InvoiceIn(FileModel):
     reference: Reference
     kind: InvoiceKind
     party: Reference
-    external_reference: Reference | None = None
+    external_reference: ExternalReference | None = None
     order: Reference | None = None
     credits: Reference | None = None
     status: InvoiceStatus = InvoiceStatus.DRAFT

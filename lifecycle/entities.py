@@ -20,6 +20,7 @@ from sqlmodel import Session, select
 
 from core.batches import CHUNK_SIZE, in_chunks
 from core.errors import InvalidEntityRefError, NotFoundError
+from core.text import normalize_reference
 from lifecycle.snapshot_queries import SNAPSHOT_LOADERS
 from lifecycle.snapshots import EntityRef, EntitySnapshot
 from models import Booking, Category, Invoice, Order, Trip
@@ -58,7 +59,11 @@ def parse_entity_ref(text: str) -> EntityRef:
         raise InvalidEntityRefError(
             f"'{text}': unknown category '{category}'; {_REF_HINT}"
         ) from None
-    return EntityRef(parsed, reference.strip())
+    try:
+        normalized = normalize_reference(reference)
+    except ValueError as error:
+        raise InvalidEntityRefError(f"'{text}': {error}") from None
+    return EntityRef(parsed, normalized)
 
 
 def find_entity_id(*, session: Session, ref: EntityRef) -> uuid.UUID:

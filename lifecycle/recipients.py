@@ -28,14 +28,13 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from email.utils import parseaddr
 from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
-from email_validator import EmailNotValidError, validate_email
 from sqlmodel import Session, col, select
 
+from core.addresses import AddressError, parse_address, parse_named_address
 from lifecycle.entities import EntitySnapshot, in_chunks
 from models import Contact, ContactRole, Party
 
@@ -61,11 +60,20 @@ class _Contact:
 
 @lru_cache(maxsize=10_000)
 def normalize_address(address: str) -> str | None:
-    """The address validated (syntax only) and lowercased, or None when it is invalid."""
+    """The address validated (`core.addresses`) and lowercased, or None when it is invalid."""
     try:
-        return validate_email(address, check_deliverability=False).normalized.lower()
-    except EmailNotValidError:
+        return parse_address(address).lower()
+    except AddressError:
         return None
+
+
+def _split(text: str) -> tuple[str, str]:
+    """(name, address) of a configured fixed address; an invalid one is reported as such."""
+    try:
+        named = parse_named_address(text)
+    except AddressError:
+        return "", text
+    return named.name, named.address
 
 
 def resolve_recipients(
@@ -80,7 +88,7 @@ def resolve_recipients(
     wanted = roles + [fallback_role] if fallback_role and fallback_role not in roles else roles
     party_ids = {party_id for snapshot in snapshots for party_id in snapshot.party_ids}
     contacts = _load_contacts(session, party_ids, wanted) if roles else {}
-    addresses = [parseaddr(text) for text in intended_for.get("addresses", ())]
+    addresses = [_split(text) for text in intended_for.get("addresses", ())]
     owners = (
         _contact_owners(session, {e for s in snapshots for e in s.trip_contact_emails})
         if intended_for.get("trip_contacts")

@@ -2,6 +2,13 @@
 
 The same `OutgoingEmail` and date always give the same bytes (MIME boundaries derive from
 the Message-ID), so a message can be rebuilt and compared after a crash.
+
+One header guard (`_header_text`) checks every value that becomes a header, after every
+decoding step: control characters, invisible format characters and every line or paragraph
+separator are refused, also when an RFC 2047 encoded word hides them (the stdlib decodes
+encoded words it is given and, in Python 3.11, folds a decoded CR LF as is). Then the built
+message is read back (headers only): a header the builder did not set, or `To`/`Subject`
+that differ from what was asked, refuse the message, whatever let them through.
 """
 
 from __future__ import annotations
@@ -12,12 +19,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from email import policy
 from email.errors import MessageError
-from email.header import decode_header, make_header
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 from email.utils import format_datetime
 
+from core.addresses import AddressError, parse_named_address
 from core.errors import HaulflowError
+from core.text import ENCODED_WORD, decoded_words, excerpt, unsafe_reason
 
 # smtplib sends bytes without BODY=8BITMIME, so every body part must be 7-bit clean:
 # non-ASCII text becomes quoted-printable or base64 instead of raw 8-bit.
@@ -44,7 +53,6 @@ _FIELD_NAME = re.compile(r"[!-9;-~]+")  # printable ASCII except ":" (RFC 5322 f
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 _HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*")
 _MESSAGE_ID = re.compile(r"<[^<>\s@]+@[^<>\s@]+>")
-_NAME_ADDR = re.compile(r"(?P<name>.*?)\s*<(?P<addr>[^<>]*)>\s*", re.DOTALL)
 _MIME_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*", re.IGNORECASE)
 
 
@@ -102,22 +110,27 @@ def build_message(email: OutgoingEmail, *, date: datetime, max_bytes: int) -> by
         raise InvalidMessageError(f"email {email.message_id} has no recipient")
     if not (email.text or email.html):
         raise InvalidMessageError(f"email {email.message_id} has no body (neither text nor html)")
-    _check_line_breaks("Message-ID", email.message_id)
+    _header_text("Message-ID", email.message_id)
     if not _MESSAGE_ID.fullmatch(email.message_id):
-        raise InvalidMessageError(f"Message-ID {email.message_id!r} is not of the form <id@domain>")
-    _check_line_breaks("Subject", email.subject)
+        raise InvalidMessageError(
+            f"Message-ID {excerpt(email.message_id)} is not of the form <id@domain>"
+        )
+    subject = _header_text("Subject", email.subject)
 
     message = EmailMessage(policy=POLICY)
     message["From"] = _address("From", email.from_address)
-    message["To"] = [_address("To", recipient) for recipient in email.to]
+    recipients = [_address("To", recipient) for recipient in email.to]
+    message["To"] = recipients
     if email.reply_to is not None:
         message["Reply-To"] = _address("Reply-To", email.reply_to)
-    message["Subject"] = email.subject
+    message["Subject"] = subject
     message["Date"] = format_datetime(date)
     message["Message-ID"] = email.message_id
+    extra = []
     for name, value in email.headers:
         _check_extra_header(name, value)
-        message[name] = value
+        message[name] = _header_text(name, value)
+        extra.append(name.lower())
     _set_body(message, email)
     for part in message.walk():
         # Parts made by add_alternative/add_attachment repeat MIME-Version; only the top needs it.
@@ -128,39 +141,65 @@ def build_message(email: OutgoingEmail, *, date: datetime, max_bytes: int) -> by
     data = message.as_bytes()
     if len(data) > max_bytes:
         raise MessageTooLargeError(_too_large(email, len(data), max_bytes))
+    _verify(data, email, subject=subject, to=[r.addr_spec for r in recipients], extra=extra)
     return data
+
+
+def _verify(
+    data: bytes, email: OutgoingEmail, *, subject: str, to: list[str], extra: list[str]
+) -> None:
+    """Read the headers back: exactly those set, `To` and `Subject` as asked."""
+    parsed = BytesHeaderParser(policy=policy.default).parsebytes(data)
+    names = [name.lower() for name in parsed.keys()]
+    expected = {"from", "to", "subject", "date", "message-id", "mime-version", *extra}
+    expected |= {"content-type", "content-transfer-encoding"}
+    if email.reply_to is not None:
+        expected.add("reply-to")
+    unexpected = sorted(set(names) - expected)
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    sent_to = [address.addr_spec for address in getattr(parsed["To"], "addresses", ())]
+    if unexpected or repeated or sent_to != to or str(parsed["Subject"]) != subject:
+        raise InvalidMessageError(
+            f"email {email.message_id} would not say what was asked (headers "
+            f"{', '.join(unexpected + repeated) or 'as set'}; To {sent_to}): refused"
+        )
 
 
 def _address(header: str, value: str) -> Address:
     """One address of `header` from "Name <addr@x>", '"Name" <addr@x>' or "addr@x"."""
-    _check_line_breaks(header, value)
-    match = _NAME_ADDR.fullmatch(value.strip())
-    name, addr_spec = (match["name"].strip(), match["addr"].strip()) if match else ("", value)
-    addr_spec = addr_spec.strip()
-    if len(name) >= 2 and name[0] == name[-1] == '"':
-        name = re.sub(r"\\(.)", r"\1", name[1:-1])
-    elif "=?" in name:
-        # formataddr() gives non-ASCII names as RFC 2047 encoded words; the policy re-encodes.
-        name = str(make_header(decode_header(name)))
-    invalid = f"{header} address {value!r} is not a valid email address"
-    if not addr_spec.isascii():
-        raise InvalidMessageError(f"{invalid} (non-ASCII addresses are not supported)")
+    _header_text(header, value)
     try:
-        address = Address(display_name=name, addr_spec=addr_spec)
+        parsed = parse_named_address(value)
+    except AddressError as error:
+        raise InvalidMessageError(f"{header} address {error}") from None
+    # formataddr() gives non-ASCII names as RFC 2047 encoded words; the policy re-encodes.
+    name = _header_text(f"{header} name", parsed.name)
+    try:
+        return Address(display_name=name, addr_spec=parsed.address)
     except (ValueError, IndexError, MessageError):
-        raise InvalidMessageError(invalid) from None
-    if not address.username or not address.domain:
-        raise InvalidMessageError(invalid)
-    return address
-
-
-def _check_line_breaks(header: str, value: str) -> None:
-    # A CR or LF would let data end the header and add its own (e.g. a Bcc).
-    if "\r" in value or "\n" in value:
         raise InvalidMessageError(
-            f"header {header} contains a line break (CR or LF): {value!r}; "
-            "header values must be a single line"
+            f"{header} address {excerpt(value)} is not a valid email address"
+        ) from None
+
+
+def _header_text(header: str, value: str) -> str:
+    """`value` as a header's text once its encoded words are decoded; refused if unsafe.
+
+    A CR or LF (or any other line break) would let data end the header and add its own.
+    """
+    reason = unsafe_reason(value)
+    if reason is not None:
+        raise InvalidMessageError(
+            f"header {header} {excerpt(value)} {reason}; header values must be a single line"
         )
+    decoded = decoded_words(value)
+    if decoded is None:
+        return value
+    if ENCODED_WORD.search(decoded):
+        raise InvalidMessageError(
+            f"header {header} {excerpt(value)} holds encoded words inside encoded words"
+        )
+    return decoded
 
 
 def _check_extra_header(name: str, value: str) -> None:
@@ -168,7 +207,6 @@ def _check_extra_header(name: str, value: str) -> None:
         raise InvalidMessageError(f"extra header name {name!r} is not a valid header name")
     if name.lower() in RESERVED_HEADERS:
         raise InvalidMessageError(f"extra header {name} is set from the email itself")
-    _check_line_breaks(name, value)
 
 
 def _set_body(message: EmailMessage, email: OutgoingEmail) -> None:
@@ -188,7 +226,7 @@ def _set_body(message: EmailMessage, email: OutgoingEmail) -> None:
 
 def _mime_type(number: int, attachment: Attachment) -> tuple[str, str]:
     where = f"attachment {number} ({attachment.filename!r})"
-    _check_line_breaks(f"Content-Disposition (filename of {where})", attachment.filename)
+    _header_text(f"Content-Disposition (filename of {where})", attachment.filename)
     if not attachment.filename.strip():
         raise InvalidMessageError(f"{where} has no file name")
     content_type = attachment.content_type.lower()

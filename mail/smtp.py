@@ -37,6 +37,7 @@ class SmtpAccount:
     username: str | None = None
     # Left out of repr(): an account printed in a log or traceback must not show it.
     password: str | None = field(default=None, repr=False)
+    allow_plain_login: bool = False
     timeout: float = 30.0
 
 
@@ -176,6 +177,12 @@ class SmtpConnection:
                 client.starttls(context=self._context())
                 client.ehlo()
             if account.username and client.has_extn("auth"):
+                if account.security == "plain" and not account.allow_plain_login:
+                    raise PermanentSendError(
+                        f"{self._where}: the login of {account.username} would cross a plain "
+                        "connection with the password in clear: use starttls or ssl (or "
+                        "allow_plain_login: true for a trusted relay)"
+                    )
                 client.login(account.username, account.password or "")
         except (smtplib.SMTPException, OSError) as error:
             raise self._send_error(error) from error

@@ -33,6 +33,7 @@ class Mailbox(SQLModel, table=True):
     smtp_security: str = Field(max_length=16)
     smtp_username: str | None = Field(default=None, max_length=254)
     password_secret: str | None = Field(default=None, max_length=200)
+    allow_plain_login: bool = False
     bounce_address: str | None = Field(default=None, max_length=254)
     max_message_bytes: int
     paused: bool = False

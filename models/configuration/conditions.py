@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from core.codes import COUNTRY_CODES
 from core.sourcefile import Loc
+from core.text import excerpt
 from models.configuration.catalog import CategorySpec, FieldSpec, FieldType
 from models.configuration.messages import did_you_mean
 from models.configuration.scalars import check_language
@@ -31,27 +32,31 @@ def value_problem(field: FieldSpec, value: Any) -> str | None:
     if isinstance(value, bool) and field.type is not FieldType.BOOL:
         # YAML 1.1 reads NO (Norway), yes, on and off as booleans unless they are quoted.
         return (
-            f"{name} does not take {value!r}; YAML reads NO, yes, on and off as true/false, "
+            f"{name} does not take {excerpt(value)}; YAML reads NO, yes, on and off as true/false, "
             "so put the value in quotes"
         )
     if field.type is FieldType.BOOL:
-        return None if isinstance(value, bool) else f"{name} takes true or false, not {value!r}"
+        return (
+            None if isinstance(value, bool) else f"{name} takes true or false, not {excerpt(value)}"
+        )
     if field.type is FieldType.DECIMAL:
-        return None if _is_decimal(value) else f"{name} takes a number, not {value!r}"
+        return None if _is_decimal(value) else f"{name} takes a number, not {excerpt(value)}"
     if not isinstance(value, str):
-        return f"{name} takes text, not {value!r}; put the value in quotes"
+        return f"{name} takes text, not {excerpt(value)}; put the value in quotes"
     if field.type is FieldType.DATETIME and not _is_datetime(value):
         example = "'2025-03-14' or '2025-03-14T09:00:00+01:00'"
-        return f"{name} takes an ISO date or date-time (e.g. {example}), not {value!r}"
+        return f"{name} takes an ISO date or date-time (e.g. {example}), not {excerpt(value)}"
     if field.type is FieldType.COUNTRY and value not in COUNTRY_CODES:
-        return f"{name}: '{value}' is not an ISO 3166 country code (e.g. 'FR', 'BE', 'GB')"
+        return f"{name}: {excerpt(value)} is not an ISO 3166 country code (e.g. 'FR', 'BE', 'GB')"
     if field.type is FieldType.LANGUAGE:
         try:
             check_language(value)
         except ValueError as error:
             return f"{name}: {error}"
     if field.type is FieldType.ENUM and value not in field.choices:
-        return f"{name}: '{value}' is not a possible value{did_you_mean(value, field.choices)}"
+        return (
+            f"{name}: {excerpt(value)} is not a possible value{did_you_mean(value, field.choices)}"
+        )
     return None
 
 
@@ -122,6 +127,6 @@ def _operator_findings(field: FieldSpec, op: str, value: Any, loc: Loc) -> list[
         items = [((*loc, index), value_problem(field, item)) for index, item in enumerate(value)]
         return [(where, problem) for where, problem in items if problem is not None]
     if op == "contains" and not isinstance(value, str):
-        return [(loc, f"operator 'contains' takes text, not {value!r}")]
+        return [(loc, f"operator 'contains' takes text, not {excerpt(value)}")]
     problem = value_problem(field, value)
     return [(loc, problem)] if problem is not None else []

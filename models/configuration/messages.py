@@ -13,6 +13,7 @@ from core.errors import Problem
 from core.sourcefile import Loc, SourceDocument
 from core.suggestions import closest
 from core.suggestions import did_you_mean as suggestion_hint
+from core.text import excerpt
 
 # Words people bring from the seed article or other tools, mapped to the key haulflow uses.
 SYNONYMS = {
@@ -164,7 +165,7 @@ def _detail(error: ErrorDetails) -> str:
         return str(error.get("ctx", {}).get("error", error["msg"]))
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
-        got = "" if secret else f"; got {value!r}"
+        got = "" if secret else f"; got {excerpt(value)}"
         return f"must be {expected}{got}"
     if kind == "too_short":
         return "must not be empty"
@@ -176,7 +177,7 @@ def _detail(error: ErrorDetails) -> str:
     message = _TYPE_MESSAGES.get(kind, error["msg"])
     if kind == "string_type" and isinstance(value, bool | int | float):
         # YAML reads NO, yes, on, 012 as booleans or numbers; quoting keeps them text.
-        message += f"; YAML read {value!r}, put the value in quotes"
+        message += f"; YAML read {excerpt(value)}, put the value in quotes"
     return message
 
 

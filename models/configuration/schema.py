@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, model_validator
 
+from core.text import excerpt
 from models.configuration.catalog import CATEGORIES, DOCUMENT_TYPES
 from models.configuration.scalars import (
     Address,
@@ -40,7 +41,8 @@ _RESPONSIBLE = re.compile(r"(user|team|role):(\S+)")
 def _check_responsible(value: str) -> str:
     if not _RESPONSIBLE.fullmatch(value):
         raise ValueError(
-            f"'{value}' is not a responsible: write 'user:USERNAME', 'team:KEY' or 'role:KEY'"
+            f"{excerpt(value)} is not a responsible: write 'user:USERNAME', 'team:KEY' or "
+            "'role:KEY'"
         )
     return value
 
@@ -98,6 +100,18 @@ class Smtp(_Model):
     security: SmtpSecurity = "starttls"
     username: str | None = None
     password_secret: SecretReference | None = None
+    # A login over a plain connection sends the password in clear: only on purpose.
+    allow_plain_login: bool = False
+
+    @model_validator(mode="after")
+    def _no_clear_password(self) -> Smtp:
+        if self.security == "plain" and self.username and not self.allow_plain_login:
+            raise ValueError(
+                "security: plain with a username would send the password unencrypted: use "
+                "starttls or ssl, or set allow_plain_login: true for a relay on a trusted "
+                "network"
+            )
+        return self
 
 
 class Mailbox(_Model):

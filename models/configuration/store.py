@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session, col, select
 
+from core.addresses import parse_named_address
 from models.base import utcnow
 from models.configuration.schema import Configuration
 from models.configuration.schema import Mailbox as MailboxSpec
@@ -141,7 +141,8 @@ def _upsert_mailboxes(session: Session, configuration: Configuration) -> None:
 
 
 def _mailbox_values(spec: MailboxSpec) -> dict[str, Any]:
-    from_name, from_address = parseaddr(spec.from_)
+    sender = parse_named_address(spec.from_)
+    from_name, from_address = sender.name, sender.address
     return {
         "from_address": from_address,
         "from_name": from_name or None,
@@ -150,6 +151,7 @@ def _mailbox_values(spec: MailboxSpec) -> dict[str, Any]:
         "smtp_security": spec.smtp.security,
         "smtp_username": spec.smtp.username,
         "password_secret": spec.smtp.password_secret,
+        "allow_plain_login": spec.smtp.allow_plain_login,
         "bounce_address": spec.bounce,
         "max_message_bytes": spec.max_message_bytes,
         "paused": spec.paused,

@@ -1,7 +1,8 @@
 """The one Jinja environment for task e-mails, the context templates see, and template checks.
 
 Templates are rendered in an immutable sandbox with `StrictUndefined`: a misspelt name fails
-instead of silently rendering nothing, and Python internals (`__class__`) are out of reach.
+instead of silently rendering nothing, Python internals (`__class__`) are out of reach, and
+time, memory and output are bounded (`sandbox.py`).
 HTML bodies are autoescaped; subjects and text bodies are not.
 
 The context of a task's e-mail, by category (entities are dicts of the category's own fields
@@ -36,11 +37,16 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError, meta, nodes
+from jinja2 import Template, TemplateSyntaxError, UndefinedError, meta, nodes
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from models.configuration.catalog import CATEGORIES, ORDER, TRIP, CategorySpec
+from models.configuration.sandbox import (
+    BoundedSandbox,
+    TemplateLimitError,
+    check_clock,
+    render_deadline,
+)
 
 _INCLUDES = (nodes.Include, nodes.Extends, nodes.Import, nodes.FromImport)
 
@@ -63,11 +69,9 @@ def in_timezone(value: dt.datetime, zone: str) -> dt.datetime:
 
 
 @lru_cache(maxsize=2)
-def template_environment(*, html: bool) -> ImmutableSandboxedEnvironment:
+def template_environment(*, html: bool) -> BoundedSandbox:
     """The sandboxed environment for user templates; `html` turns autoescaping on."""
-    environment = ImmutableSandboxedEnvironment(
-        undefined=StrictUndefined, autoescape=html, keep_trailing_newline=True
-    )
+    environment = BoundedSandbox(autoescape=html, keep_trailing_newline=True)
     environment.filters["in_timezone"] = in_timezone
     return environment
 
@@ -81,14 +85,16 @@ def _bounded(template: Template, context: Mapping[str, Any]) -> str:
     # Rendering piece by piece stops a runaway loop early instead of after building it all.
     parts: list[str] = []
     size = 0
-    for part in template.generate(context):
-        size += len(part)
-        if size > MAX_RENDERED_CHARS:
-            raise OutputTooLargeError(
-                f"the template renders more than {MAX_RENDERED_CHARS:,} characters; "
-                "shorten it or bound its loops"
-            )
-        parts.append(part)
+    with render_deadline():
+        for part in template.generate(context):
+            check_clock()
+            size += len(part)
+            if size > MAX_RENDERED_CHARS:
+                raise OutputTooLargeError(
+                    f"the template renders more than {MAX_RENDERED_CHARS:,} characters; "
+                    "shorten it or bound its loops"
+                )
+            parts.append(part)
     return "".join(parts)
 
 
@@ -198,6 +204,8 @@ def template_problem(
             _single_line(rendered)
     except UndefinedError as error:
         return f"uses an undefined value{_at(_template_line(error))}: {error.message}"
+    except TemplateLimitError as error:
+        return f"is unbounded{_at(_template_line(error))}: {error}"
     except SecurityError as error:
         return f"reaches for Python internals{_at(_template_line(error))}: {error}"
     except (SubjectError, OutputTooLargeError) as error:

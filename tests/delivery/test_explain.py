@@ -298,16 +298,16 @@ def test_a_missing_password_names_where_it_is_kept_never_the_value(
     room.configure()
     order = _order(room.session, "cmr-pod-processing")
     mailbox = room.session.get_one(Mailbox, "pod")
-    mailbox.password_secret = "EXPLAIN_SMTP_PASSWORD"
+    mailbox.password_secret = "SMTP_EXPLAIN_PASSWORD"
     room.session.commit()
-    monkeypatch.delenv("EXPLAIN_SMTP_PASSWORD", raising=False)
+    monkeypatch.delenv("SMTP_EXPLAIN_PASSWORD", raising=False)
 
     for probe in (True, False):
         missing = _check(_explain(room, order, probe_smtp=probe), "mailbox")
         assert missing.verdict == "problem"
-        assert "set the environment variable EXPLAIN_SMTP_PASSWORD" in missing.detail
+        assert "set the environment variable SMTP_EXPLAIN_PASSWORD" in missing.detail
 
-    monkeypatch.setenv("EXPLAIN_SMTP_PASSWORD", "s3cret-value")
+    monkeypatch.setenv("SMTP_EXPLAIN_PASSWORD", "s3cret-value")
     explanation = _explain(room, order)
     assert _check(explanation, "mailbox").verdict == "ok"
     assert "s3cret-value" not in json.dumps(explanation.to_json())

@@ -87,7 +87,7 @@ def test_bad_timezone_and_bad_email(problems_of: Callable[..., list[Problem]]) -
     ]
     assert "'Europe/Pariss' is not a timezone" in problems[0].message
     assert "did you mean 'Europe/Paris'?" in problems[0].message
-    assert "'ops.beta.example' is not a valid email address" in problems[1].message
+    assert "'ops.beta.example' is not a valid e-mail address" in problems[1].message
 
 
 def test_duplicate_reference(problems_of: Callable[..., list[Problem]]) -> None:
@@ -183,7 +183,8 @@ invoices:
     assert messages == {
         5: "party ACME: country: 'fr' is not an ISO 3166 country code such as FR, BE or NL; "
         "did you mean 'FR'?",
-        10: "party BETA: name: contains a line break; write it on one line",
+        10: "party BETA: name: 'B\\nV' contains U+000A LINE FEED (a line break); write it on "
+        "one line with visible characters only",
         alice: messages[alice],
         line_of(text, "O1,"): "order O1: amount: decimal input should have no more than "
         "2 decimal places",
@@ -194,7 +195,7 @@ invoices:
         line_of(text, "euro"): "invoice I1: currency: 'euro' is not a currency code such as "
         "EUR, GBP or CHF",
     }
-    assert messages[alice].startswith("user alice: email: 'alice@carrier' is not a valid email")
+    assert messages[alice].startswith("user alice: email: 'alice@carrier' is not a valid e-mail")
 
 
 def test_reference_and_kind_checks_across_items(

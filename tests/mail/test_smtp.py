@@ -276,13 +276,24 @@ def test_starttls_then_login(certificate: TestCertificate) -> None:
         assert len(sink.received) == 1
 
 
+def test_a_login_over_a_plain_connection_needs_consent() -> None:
+    authenticator = Authenticator("dispatch", "s3cret")
+    with running_smtp_sink(authenticator=authenticator, auth_require_tls=False) as sink:
+        with pytest.raises(PermanentSendError, match="password in clear: use starttls or ssl"):
+            with open_smtp(account_for(sink, username="dispatch", password="s3cret")):
+                pass
+    assert authenticator.logins == []  # the password never left
+
+
 def test_plain_login_and_a_wrong_password() -> None:
     authenticator = Authenticator("dispatch", "s3cret")
     with running_smtp_sink(authenticator=authenticator, auth_require_tls=False) as sink:
-        good = account_for(sink, username="dispatch", password="s3cret")
+        good = account_for(sink, username="dispatch", password="s3cret", allow_plain_login=True)
         with open_smtp(good) as connection:
             connection.send(make_message(), envelope_from=SENDER, recipients=["a@example.com"])
-        wrong = account_for(sink, username="dispatch", password="guessed-wrong")
+        wrong = account_for(
+            sink, username="dispatch", password="guessed-wrong", allow_plain_login=True
+        )
         with pytest.raises(PermanentSendError) as raised:
             with open_smtp(wrong):
                 pass

@@ -145,7 +145,10 @@ def test_line_break_in_reply_to_is_rejected(check: Check, header: str, line_of: 
     problem = single(check(text))
 
     assert problem.line == line_of(text, "reply_to")
-    assert "task 'a', reply_to: contains a line break" in problem.message
+    assert (
+        "task 'a', reply_to: 'a@carrier.example\\r\\nBcc: x@evil.example' contains U+000D "
+        "CARRIAGE RETURN (a line break)" in problem.message
+    )
 
 
 def test_invalid_addresses_are_rejected(check: Check, header: str, line_of: LineOf) -> None:
