@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
 
-from core.text import excerpt, unsafe_reason
+from core.text import describe, excerpt, unsafe_reason
 
 _NAMED = re.compile(r"(?P<name>.*?)\s*<(?P<address>[^<>]*)>", re.DOTALL)
 _QUOTED = re.compile(r'"(?P<inner>(?:[^"\\]|\\.)*)"', re.DOTALL)
@@ -50,8 +50,13 @@ def parse_address(text: str) -> str:
         )
     except EmailNotValidError as error:
         hint = ""
-        if not candidate.split("@")[0].isascii():
-            hint = "; haulflow sends to ASCII addresses only: ask for one without accents"
+        local = candidate.rpartition("@")[0] or candidate
+        foreign = next((character for character in local if not character.isascii()), None)
+        if foreign is not None:
+            hint = (
+                f"; it holds {describe(foreign)} before the @ and haulflow sends to ASCII "
+                "addresses only: ask for one without accents or look-alike letters"
+            )
         reason = str(error).rstrip(".")
         raise AddressError(
             f"{excerpt(text)} is not a valid e-mail address: {reason}{hint}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, get_args
@@ -27,6 +28,10 @@ from ingestion.schema import (
 )
 
 M = TypeVar("M", bound=FileModel)
+
+
+# How much of a long reference a message repeats.
+LABEL_LENGTH = 64
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,8 @@ class ParsedFile:
         """How messages name an item: `order ORD-1001`, or `order #4` without a reference."""
         _, singular, key_name = SECTIONS[section]
         key = _read_raw_key(self.source.data[section][index], key_name)
+        if key and len(key) > LABEL_LENGTH:
+            key = f"{key[:LABEL_LENGTH]}… ({len(key):,} characters)"
         return f"{singular} {key}" if key else f"{singular} #{index + 1}"
 
     def report(self, section: str, index: int, path: Sequence[str | int], message: str) -> None:
@@ -118,8 +125,12 @@ def _parse_items(parsed: ParsedFile, section: str, model: type[M]) -> list[Entry
 
 
 def _read_raw_key(raw: Any, key_name: str) -> str | None:
+    # As the reference type reads it (NFKC): ＯＲＤ-１ and ORD-1 are the same key.
     value = raw.get(key_name) if isinstance(raw, dict) else None
-    return value.strip() if isinstance(value, str) and value.strip() else None
+    if not isinstance(value, str):
+        return None
+    normalized = unicodedata.normalize("NFKC", value).strip()
+    return normalized or None
 
 
 def describe_error(error: ErrorDetails, model: type[BaseModel]) -> str:
