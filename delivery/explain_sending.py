@@ -17,7 +17,7 @@ from core.secrets import PREFECT_BLOCK, read_secret
 from core.settings import get_settings
 from delivery.corrections import documents_after_last_email, policy_of
 from delivery.explain_checks import Facts, Findings
-from delivery.sender import mailbox_account
+from delivery.sender import mailbox_account, smtp_relay
 from lifecycle.generation import read_fallback_role
 from lifecycle.recipients import Resolution, resolve_recipients
 from mail.smtp import open_smtp
@@ -139,8 +139,10 @@ def check_mailbox(facts: Facts, found: Findings, *, probe: bool) -> None:
         facts.finished and task is not None and task.status != TaskStatus.FAILED
     ):
         return
-    where = f"SMTP {mailbox.smtp_host}:{mailbox.smtp_port}"
-    secret = mailbox.password_secret
+    relay = smtp_relay()
+    where = f"relay {relay}" if relay else f"SMTP {mailbox.smtp_host}:{mailbox.smtp_port}"
+    # Through a relay no password is read (sender.open_mailbox): none is needed.
+    secret = None if relay else mailbox.password_secret
     # A Prefect block is read over the network: not with --no-connect.
     offline = not probe and secret is not None and secret.strip().startswith(PREFECT_BLOCK)
     password = None
@@ -173,6 +175,9 @@ def check_mailbox(facts: Facts, found: Findings, *, probe: bool) -> None:
             "temporary failures are retried by themselves",
             blocks=f"mailbox {mailbox.key} unreachable: {error}",
         )
+        return
+    if relay:
+        found.add("mailbox", "ok", f"{where} answered (every mailbox sends through it)")
         return
     login = f", logged in as {mailbox.smtp_username}" if mailbox.smtp_username else ""
     found.add("mailbox", "ok", f"{where} answered ({mailbox.smtp_security}{login})")

@@ -192,7 +192,13 @@ class _Run:
 
     def _create(self, snapshot: EntitySnapshot) -> Task:
         new_task = build_task(self.definition, snapshot, self._resolution(snapshot), now=self.now)
-        insert_tasks(session=self.session, new_tasks=[new_task], now=self.now, by=self.by)
+        insert_tasks(
+            session=self.session,
+            new_tasks=[new_task],
+            now=self.now,
+            by=self.by,
+            flow_run_id=self.flow_run_id,
+        )
         # Another run may have inserted it first: read back whichever row won.
         return self.session.exec(
             select(Task).where(

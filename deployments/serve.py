@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from deployments.catalog import TAGS, DeploymentSpec, deployment_specs, hand_run_category
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from tasks.forms import Choices
 
 RUNNER_POLL_SECONDS = "1"
+# The catalog's entrypoints are relative to the repository's root.
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def load_flow(entrypoint: str) -> Flow[Any, Any]:
@@ -67,8 +70,10 @@ def runner_deployment(spec: DeploymentSpec, choices: Choices | None = None) -> R
     )
     runner = cast("RunnerDeployment", deployment)
     # Prefect derives the entrypoint from the function's qualified name, which for a copy
-    # made with `with_options` names the original flow; the runner must load the copy.
-    runner.entrypoint = spec.entrypoint
+    # made with `with_options` names the original flow; the runner must load the copy. The
+    # path is absolute: the runner's flow runs start in the directory `serve` was started in
+    # (where its `var/` is), which need not be this repository.
+    runner.entrypoint = absolute_entrypoint(spec.entrypoint)
     category = hand_run_category(spec)
     if choices is not None and category is not None:
         schema = runner._parameter_openapi_schema.model_dump_for_openapi()
@@ -76,6 +81,12 @@ def runner_deployment(spec: DeploymentSpec, choices: Choices | None = None) -> R
             **hand_run_schema(schema, category, choices)
         )
     return runner
+
+
+def absolute_entrypoint(entrypoint: str) -> str:
+    """`/…/haulflow/flows/dispatch.py:dispatch` for the catalog's `flows/dispatch.py:dispatch`."""
+    path, _, attribute = entrypoint.partition(":")
+    return f"{REPO_ROOT / path}:{attribute}"
 
 
 def runner_poll_seconds() -> float:

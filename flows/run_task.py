@@ -15,6 +15,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_table_artifact
 from prefect.client.schemas.objects import State
 from prefect.runtime import flow_run
+from prefect.states import Failed
 
 from models import Category
 from tasks.audit import publish_entity_artifacts
@@ -76,6 +77,10 @@ async def run_task(
         dry_run=dry_run,
         requested_by=requested_by,
     )
+    if "refused" in result:
+        get_run_logger().error("%s", result["refused"])
+        await rename_run(f"{task_key} on {_target(flow_run.get_parameters())}: refused")
+        return Failed(message=result["refused"])
     get_run_logger().info("%s", result["summary"])
     warn_problems(result["problems"])
     if not dry_run:
@@ -89,6 +94,8 @@ async def run_task(
     sent = f"{counts['sent']} e-mail(s) sent" + (
         f" to {shown(result['recipients'], 2)}" if result["recipients"] else ""
     )
+    if not counts["sent"] and not counts["queued"] and result["already_sent"]:
+        sent = "already sent, nothing sent"
     done = "dry run, nothing sent" if dry_run else sent
     await rename_run(f"{task_key} on {_target(flow_run.get_parameters())}: {done}")
     return final_state(result["problems"], summary=result["summary"], result=counts)

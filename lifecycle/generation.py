@@ -237,7 +237,12 @@ def creation_note(definition: TaskDefinition, resolution: Resolution) -> str:
 
 
 def insert_tasks(
-    *, session: Session, new_tasks: list[NewTask], now: datetime, by: str
+    *,
+    session: Session,
+    new_tasks: list[NewTask],
+    now: datetime,
+    by: str,
+    flow_run_id: uuid.UUID | None = None,
 ) -> list[uuid.UUID]:
     """Insert the tasks not present yet with their creation events; return the ids inserted."""
     if not new_tasks:
@@ -264,6 +269,7 @@ def insert_tasks(
             "at": now,
             "by": by,
             "note": new_task.note,
+            "flow_run_id": flow_run_id,
         }
         for row, new_task in zip(rows, ordered, strict=True)
         if row["id"] in inserted

@@ -29,8 +29,14 @@ from ingestion.intake import announce_document, record_and_open_gates
 from lifecycle.entities import EntityRef
 from lifecycle.views import entity_tasks
 from models import Category, Communication, DocumentType
-from stack.demo_data import CONFIG_FILE, ENTITIES_FILE, generate_pending_tasks, minimal_pdf
-from stack.demo_scenario import OLD_ORDER_YAML, apply_file, changed_configuration
+from stack.demo_data import (
+    CONFIG_FILE,
+    ENTITIES_FILE,
+    OLDER_ORDER_FILE,
+    generate_pending_tasks,
+    minimal_pdf,
+)
+from stack.demo_scenario import apply_file, changed_configuration
 from storage.factory import open_document_store
 
 ORDER, OLD_ORDER, TASK = "ORD-1001", "ORD-0999", "send-pod"
@@ -108,10 +114,8 @@ class _Story:
         self.scans: dict[str, bytes] = {}
 
     def old_order(self) -> tuple[bool, str]:
-        path = get_settings().var_dir / "old-order.yaml"
-        path.write_text(OLD_ORDER_YAML, encoding="utf-8")
         with session_scope() as session:
-            import_file(path, session=session, by="demo")
+            import_file(OLDER_ORDER_FILE, session=session, by="demo")
         # Generated like any import: with no configuration yet, it gets no task, for good.
         generate_pending_tasks(by="demo")
         tasks = self._tasks(OLD_ORDER)

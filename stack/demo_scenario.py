@@ -1,4 +1,4 @@
-"""The demo's own data: an order from before the automation, and a configuration change."""
+"""The demo's own step: a configuration change (version 2) applied from text."""
 
 from __future__ import annotations
 
@@ -10,30 +10,6 @@ from core.sourcefile import parse_source
 from models.configuration import validate_source
 from models.configuration.store import apply_configuration
 from stack.demo_data import CONFIG_FILE
-
-# Imported before any configuration exists, so no task is generated for it (seed 8).
-OLD_ORDER_YAML = """\
-parties:
-  - reference: OLDCO
-    kind: customer
-    name: Établissements Anciens SARL
-    country: FR
-    language: fr
-    timezone: Europe/Paris
-    contacts:
-      - email: pod@anciens.example
-        name: Marie Lefort
-        roles: [cmr-pod-processing, customer]
-orders:
-  - reference: ORD-0999
-    customer: OLDCO
-    customer_reference: OLD-1
-    status: delivered
-    pickup: {country: FR, at: "2026-11-02T08:00"}
-    delivery: {country: FR, at: "2026-11-02T15:00"}
-    amount: "390.00"
-    currency: EUR
-"""
 
 SUBJECT = "POD/CMR - commande {{ order.reference }}"
 

@@ -26,6 +26,7 @@ from core.database import get_engine, upgrade_database
 from core.errors import HaulflowError
 from core.prefect_runtime import API_URL_FILE, prefect_api_url, prefect_connection
 from core.settings import Settings, get_settings
+from delivery.sender import RELAY_FILE
 from deployments.catalog import DEPLOYMENT_NAMES
 from mail.sink import MailSink, running_mail_sink
 from stack.leftovers import PIDS_FILE, forget, running_writer, stop_leftovers, write_pids
@@ -100,6 +101,9 @@ def _start(
         running_mail_sink(settings.resolved_mailsink_dir, settings.smtp_sink_port)
     )
     stops.append(("mail sink", sink_stack.close))
+    relay_file = settings.var_dir / RELAY_FILE
+    _write_atomically(relay_file, sink.address + "\n")
+    stops.append((f"relay file {relay_file}", lambda: relay_file.unlink(missing_ok=True)))
     console.print(f"mail sink: smtp://{sink.address} → {sink.directory}")
 
     # Before the children, so it runs after their stop steps: kept if a child outlived its own.
@@ -257,16 +261,22 @@ def _print_ready(
     seconds: float,
 ) -> None:
     order = "order:ORD-1001" if demo else "order:REFERENCE"
+    older = "haulflow tasks run send-pod order:ORD-0999 --dry-run --by alice"
     scans = get_settings().var_dir / "demo"
     pod = scans / "ORD-1001-pod.pdf" if demo else Path("FILE")
     cmr = scans / "ORD-1001-cmr.pdf" if demo else Path("FILE")
     console.print(f"\n[bold green]ready[/bold green] in {seconds:.0f} s; Ctrl-C stops everything")
     console.print(f"  Prefect UI     {server.ui_url}")
     console.print(f"  Prefect API    {server.api_url} (in {url_file}: every command finds it)")
-    console.print(f"  e-mails sent   {sink.directory} (one .eml per message)")
+    console.print(
+        f"  e-mails sent   {sink.directory} (one .eml per message; every command run on this "
+        "folder sends there too)"
+    )
     console.print(f"  upload a POD   haulflow documents upload {order} pod {pod}")
     console.print(f"  and its CMR    haulflow documents upload {order} cmr {cmr}")
     console.print(f"  its tasks      haulflow tasks list {order}")
+    if demo:
+        console.print(f"  an older order {older} (or its Prefect UI form)")
     console.print("  health         haulflow status")
     if (used := prefect_api_url()) != server.api_url:
         console.print(

@@ -11,6 +11,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
+from core.errors import HaulflowError
 from core.settings import get_settings
 from delivery.runs import RunResult, run_by_hand
 from lifecycle.entities import parse_entity_ref
@@ -40,21 +41,29 @@ def run_task_by_hand(
     dry_run: bool,
     requested_by: str,
 ) -> dict[str, Any]:
-    """Create or requeue the task on each entity and send it, as `haulflow tasks run` does."""
+    """Create or requeue the task on each entity and send it, as `haulflow tasks run` does.
+
+    A request haulflow refuses (an unknown reference or user, a task of another category)
+    comes back as `{"refused": reason}`: the flow ends `Failed` with that sentence, the way
+    the CLI prints it, not with a traceback.
+    """
     before = None
     if created_before is not None:
         zone = ZoneInfo(get_settings().timezone)
         before = dt.datetime.combine(created_before, dt.time(), tzinfo=zone)
-    result = run_by_hand(
-        key=task_key,
-        refs=[parse_entity_ref(ref) for ref in refs],
-        created_before=before,
-        dry_run=dry_run,
-        by=requested_by,
-        store=open_document_store(get_settings()),
-        category=Category(category),
-        flow_run_id=run_id(),
-    )
+    try:
+        result = run_by_hand(
+            key=task_key,
+            refs=[parse_entity_ref(ref) for ref in refs],
+            created_before=before,
+            dry_run=dry_run,
+            by=requested_by,
+            store=open_document_store(get_settings()),
+            category=Category(category),
+            flow_run_id=run_id(),
+        )
+    except HaulflowError as error:
+        return {"refused": str(error)}
     for problem in result.report.failed:
         alert_failure(problem)
     return describe_run(result, dry_run=dry_run)
@@ -99,5 +108,6 @@ def describe_run(result: RunResult, *, dry_run: bool) -> dict[str, Any]:
         "summary": summary,
         "problems": {kind: report[kind] for kind in ("failed", "uncertain", "retrying")},
         "entities": [item.entity for item in result.items],
+        "already_sent": sum(item.outcome.startswith("already sent") for item in result.items),
         "recipients": sorted({r for e in report["sent"] for r in e["to"].split(", ")}),
     }

@@ -30,7 +30,9 @@ def test_serve_builds_what_prefect_yaml_declares() -> None:
         flow = load_flow(entry["entrypoint"])
         assert f"{flow.name}/{deployment.name}" == full_name
         # The runner loads exactly the flow the catalog names (a `with_options` copy too).
-        assert deployment.entrypoint == entry["entrypoint"]
+        # ... from wherever `serve` was started (its flow runs start in that directory).
+        path, _, attribute = entry["entrypoint"].partition(":")
+        assert deployment.entrypoint == f"{REPO / path}:{attribute}"
         assert deployment.description == entry["description"]
         assert deployment.parameters == entry["parameters"]
         assert deployment.tags == entry["tags"]

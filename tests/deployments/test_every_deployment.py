@@ -190,7 +190,9 @@ def test_every_deployment_runs_on_the_served_stack(
     email = session.exec(select(Communication).where(Communication.task_id == task.id)).one()
     assert email.flow_run_id == real.id and email.requested_by == "alice"
     events = session.exec(select(TaskEvent).where(TaskEvent.task_id == task.id)).all()
-    assert {e.to_status for e in events if e.flow_run_id == real.id} >= {"sending", "done"}
+    # Every history line of the run carries its id, the task's creation included.
+    assert [e.flow_run_id for e in events] == [real.id] * len(events)
+    assert {e.to_status for e in events} >= {"ready", "sending", "done"}
     [row] = _artifact(client, real.id, "run-order-task")
     assert row["sent to"] == "pod@older.example"
     assert _artifact(client, real.id, f"order-{older.reference.lower()}")[0]["status"] == "done"
@@ -202,6 +204,16 @@ def test_every_deployment_runs_on_the_served_stack(
     assert again.state is not None and again.state.is_completed()
     assert len(_to(room, older.reference)) == 1
     assert _artifact(client, again.id, "run-order-task")[0]["outcome"].startswith("already sent")
+    assert again.name == f"send-pod on {older.reference}: already sent, nothing sent"
+
+    # A reference that does not exist: a failed run that says so, without a traceback.
+    unknown = _run(client, hand_run_deployment(Category.ORDER), task_key="send-pod",
+                   requested_by="alice", entities=["ORD-NOPE"])  # fmt: skip
+    assert unknown.state is not None and unknown.state.is_failed()
+    assert unknown.state.message == "order ORD-NOPE does not exist"
+    assert unknown.name == "send-pod on ORD-NOPE: refused"
+    logs = " ".join(log.message for log in _logs(client, unknown.id))
+    assert "ORD-NOPE does not exist" in logs and "Traceback" not in logs
 
     # A key the form does not offer is refused by the server before any run exists.
     from prefect.exceptions import PrefectHTTPStatusError
@@ -284,6 +296,12 @@ def test_every_deployment_runs_on_the_served_stack(
         )
     )
     assert crashed == []
+
+
+def _logs(client: SyncPrefectClient, run_id: uuid.UUID) -> list[Any]:
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    return client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
 
 
 def _until_idle(client: SyncPrefectClient) -> None:

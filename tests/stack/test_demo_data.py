@@ -18,7 +18,7 @@ from delivery.sender import deliver_tasks
 from ingestion.documents import check_upload, record_document
 from lifecycle.entities import EntityRef
 from mail.sink import running_mail_sink
-from models import Category, DocumentType, Order, Task, TaskStatus, utcnow
+from models import Category, Document, DocumentType, Order, Task, TaskStatus, utcnow
 from stack.demo_data import demo_order_references, load_demo, minimal_pdf
 from storage.folder import FolderStore
 from tests.servers import free_port
@@ -49,7 +49,14 @@ def test_loading_twice_changes_nothing(engine: Engine) -> None:
     assert first.tasks_created > 0
     assert first.pdfs_written == len(first.pdfs) == 2 * len(demo_order_references())
     counts = row_counts(engine)
-    assert counts["orders"] == 5 and counts["tasks"] == first.tasks_created
+    # The example orders, and the older one with its two scans and no task.
+    assert counts["orders"] == len(demo_order_references()) + 1
+    assert counts["tasks"] == first.tasks_created
+    with Session(engine) as session:
+        older = session.exec(select(Order).where(Order.reference == "ORD-0999")).one()
+        assert session.exec(select(Task).where(Task.entity_id == older.id)).all() == []
+        documents = session.exec(select(Document).where(Document.order_id == older.id)).all()
+        assert sorted(document.type for document in documents) == ["cmr", "pod"]
     modified = {path: path.stat().st_mtime_ns for path in first.pdfs}
 
     again = load_demo()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import smtplib
@@ -64,7 +65,7 @@ def ports(monkeypatch: pytest.MonkeyPatch) -> tuple[int, int]:
 
 
 Up = tuple[subprocess.Popen[bytes], Path]
-UpFactory = Callable[[], Up]
+UpFactory = Callable[..., Up]
 
 
 @pytest.fixture
@@ -73,11 +74,14 @@ def up_factory(tmp_path: Path, ports: tuple[int, int]) -> Iterator[UpFactory]:
     kills it with its children if a test fails."""
     started: list[subprocess.Popen[bytes]] = []
 
-    def start() -> Up:
+    def start(*args: str) -> Up:
         log = tmp_path / "up.out"
         with log.open("wb") as output:
             process = subprocess.Popen(
-                [sys.executable, "-m", "cli", "up"], cwd=tmp_path, stdout=output, stderr=output
+                [sys.executable, "-m", "cli", "up", *args],
+                cwd=tmp_path,
+                stdout=output,
+                stderr=output,
             )
         started.append(process)
         return process, log
@@ -202,3 +206,47 @@ def test_up_starts_listen_when_a_queue_is_set_and_stops_it(
     assert stack_processes(var_dir) == []
     # Stopped cleanly, it says so: no stale heartbeat keeps `status` believing it runs.
     assert "problem  listen:" in run_cli("status").stdout
+
+
+def test_up_demo_older_order_sent_by_hand_from_the_prefect_cli_and_another_shell(
+    up_factory: UpFactory, run_cli: RunCli
+) -> None:
+    """The README's hand run on `up --demo`: the older order exists with its scans, the stock
+    `prefect deployment run` sends its e-mail once, and a command typed in another shell (no
+    relay in its environment) sends through the stack's sink too."""
+    from tests.deployments.conftest import prefect_cli
+
+    process, log = up_factory("--demo")
+    var_dir = get_settings().var_dir
+    output = wait_for_line(log, "ready in", process)
+    assert "order ORD-0999 from before the automation, no task, POD and CMR recorded" in output
+    assert "haulflow tasks run send-pod order:ORD-0999 --dry-run --by alice" in output
+    api = (var_dir / API_URL_FILE).read_text().strip()
+    sink = var_dir / "mailsink"
+
+    dry = run_cli("tasks", "run", "send-pod", "order:ORD-0999", "--dry-run", "--by", "alice")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert "pod@anciens.example" in dry.stdout and "ORD-0999-pod.pdf" in dry.stdout
+    explained = run_cli("explain", "send-pod", "order:ORD-0999", "--json")
+    assert "answered (every mailbox sends through it)" in explained.stdout, explained.stdout
+    assert "no password" not in explained.stdout
+
+    command = ("deployment", "run", "run-order-task/orders-by-hand", "-p", "task_key=send-pod",
+               "-p", "requested_by=alice", "-p", 'entities=["ORD-0999"]', "--watch")  # fmt: skip
+    first = prefect_cli(api, *command)
+    assert "Completed" in first, first
+    emails = list(sink.glob("*.eml"))
+    assert len(emails) == 1 and b"ORD-0999" in emails[0].read_bytes()
+    second = prefect_cli(api, *command)
+    assert "Completed" in second, second
+    assert len(list(sink.glob("*.eml"))) == 1
+
+    listed = json.loads(run_cli("tasks", "list", "order:ORD-0999", "--json").stdout)
+    [task_id] = [task["id"] for task in listed["tasks"] if task["key"] == "send-pod"]
+    resent = run_cli("tasks", "resend", task_id, "--by", "alice")
+    assert resent.returncode == 0, resent.stdout + resent.stderr
+    assert len(list(sink.glob("*.eml"))) == 2
+
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=60) == 0, log.read_text()
+    assert not (var_dir / "smtp-relay").exists()
