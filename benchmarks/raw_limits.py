@@ -161,3 +161,54 @@ def _time_reconciliation(store: DocumentStore) -> tuple[float, int]:
     if report.recorded:
         raise RuntimeError(f"reconciliation recorded {report.recorded} listing objects")
     return seconds, report.listed
+
+
+def measure_smtp_100kb(directory: Path, *, count: int = 300) -> SmtpLimit:
+    """The sink's rate for a message carrying a 100 kB PDF, on one reused connection, the
+    sink in a process of its own (as the benchmark's stacks send to)."""
+    from email import policy
+    from email.message import EmailMessage
+
+    from benchmarks.environment import sink_process
+
+    message = EmailMessage(policy=policy.SMTP)
+    message["From"], message["To"], message["Subject"] = "a@b.example", "c@d.example", "raw"
+    message.set_content("raw limit")
+    message.add_attachment(os.urandom(100_000), maintype="application", subtype="pdf")
+    data = message.as_bytes()
+    with sink_process(directory) as address:
+        host, _, port = address.rpartition(":")
+        with smtplib.SMTP(host, int(port), timeout=60) as client:
+            client.ehlo()
+            started = time.perf_counter()
+            for _ in range(count):
+                client.sendmail("raw@benchmark.example", ["raw@client.example"], data)
+            seconds = time.perf_counter() - started
+    return SmtpLimit(count, len(data), seconds)
+
+
+def measure_db_inserts(work: Path, engine: str, *, rows: int = 20_000) -> dict[str, float]:
+    """Rows a second into a fresh table of the engine: in one transaction (the bulk rate) and
+    one committed transaction per row (the rate a per-item commit can reach)."""
+    import sqlalchemy as sa
+
+    from benchmarks.environment import isolated
+
+    with isolated(work, engine):  # type: ignore[arg-type]
+        engine_ = get_engine()
+        table = sa.table("raw_limit", sa.column("id"), sa.column("payload"))
+        with engine_.begin() as connection:
+            connection.execute(sa.text("DROP TABLE IF EXISTS raw_limit"))
+            connection.execute(sa.text("CREATE TABLE raw_limit (id INTEGER, payload TEXT)"))
+        values = [{"id": number, "payload": "x" * 100} for number in range(rows)]
+        started = time.perf_counter()
+        with engine_.begin() as connection:
+            connection.execute(sa.insert(table), values)
+        bulk = rows / (time.perf_counter() - started)
+        single_rows = min(rows, 2_000)
+        started = time.perf_counter()
+        for value in values[:single_rows]:
+            with engine_.begin() as connection:
+                connection.execute(sa.insert(table), value)
+        single = single_rows / (time.perf_counter() - started)
+    return {"one_transaction_rows_per_s": bulk, "commit_per_row_rows_per_s": single}

@@ -43,7 +43,7 @@ from benchmarks.stack_harness import (
 )
 from core.database import require_current_schema, session_scope
 from core.settings import get_settings
-from ingestion.intake import announce_document, record_and_open_gates
+from ingestion.intake import record_and_open_gates
 from lifecycle.entities import parse_entity_ref
 from models import DocumentType, utcnow
 from stack.demo_data import minimal_pdf
@@ -157,7 +157,7 @@ def _upload(store: DocumentStore, reference: str, doc_type: DocumentType) -> Non
     settings = get_settings()
     require_current_schema()
     with session_scope() as session:
-        intake = record_and_open_gates(
+        record_and_open_gates(
             session=session,
             store=store,
             ref=parse_entity_ref(f"order:{reference}"),
@@ -168,7 +168,6 @@ def _upload(store: DocumentStore, reference: str, doc_type: DocumentType) -> Non
             max_bytes=settings.max_document_bytes,
             now=utcnow(),
         )
-    announce_document(intake, source="benchmark")
 
 
 def _remove(var_dir: Path, *, keep: bool, console: Console) -> None:

@@ -16,7 +16,7 @@ from core.moments import human_moment
 from core.settings import get_settings
 from ingestion.documents import InvalidDocumentError
 from ingestion.drops import list_drops
-from ingestion.intake import announce_document, record_and_open_gates
+from ingestion.intake import record_and_open_gates
 from lifecycle.entities import parse_entity_ref
 from models import DocumentType, DropStatus, utcnow
 from storage.factory import open_document_store
@@ -53,7 +53,6 @@ def upload(
             now=utcnow(),
             stop=stop,
         )
-    announce_document(intake, source=source)
     result, document = intake.result, intake.result.document
     if not result.created:
         console.print(

@@ -39,7 +39,6 @@ from core.settings import get_settings
 from ingestion.drop_intake import take_in_waiting
 from ingestion.drops import pending_with_entity
 from ingestion.importer import import_file
-from ingestion.intake import announce_document
 from lifecycle.generation import GenerationReport, generate_tasks
 from lifecycle.rescheduling import reschedule_entities
 from models import Category
@@ -164,7 +163,7 @@ def _reschedule(changed: IdsByCategory, *, by: str) -> int:
 
 
 def _take_in_waiting_drops() -> None:
-    """Inbox drops that arrived before their order or trip are recorded now, then announced."""
+    """Inbox drops that arrived before their order or trip are recorded now."""
     settings = get_settings()
     engine = get_engine()
     if not pending_with_entity_exists(engine):
@@ -178,8 +177,6 @@ def _take_in_waiting_drops() -> None:
     )
     for outcome in report.recorded:
         console.print(f"  inbox drop recorded now that its entity exists: {escape(outcome.key)}")
-        if outcome.intake is not None:
-            announce_document(outcome.intake, source=f"s3:{outcome.key}")
     for outcome in report.refused:
         console.print(f"  [yellow]inbox drop refused:[/yellow] {escape(outcome.message)}")
     if report.retried:

@@ -20,9 +20,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from cli.output import console, stderr
 from core.database import get_engine, require_current_schema
 from core.errors import NotConfiguredError
+from core.heartbeats import LISTEN, beat, stop_beating
 from core.moments import human_moment
 from core.settings import Settings, get_settings
-from ingestion.heartbeats import LISTEN, beat, stop_beating
 from ingestion.inbox import inbox_location
 from ingestion.listener import ListenReport
 from ingestion.listener import listen as listen_loop

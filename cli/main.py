@@ -2,50 +2,64 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import typer
 from rich.markup import escape
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from cli import (
-    communication_commands,
-    config_commands,
-    db_commands,
-    demo_commands,
-    document_commands,
-    explain_commands,
-    import_commands,
-    listen_commands,
-    send_commands,
-    serve_commands,
-    stack_commands,
-    task_commands,
-)
 from cli.output import stderr
 from core.errors import HaulflowError, InvalidFileError
 from core.prefect_runtime import forbid_ephemeral_server
 
-app = typer.Typer(
-    name="haulflow",
-    help="Task automation for road-freight carriers: configuration, import, tasks and emails.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-app.add_typer(db_commands.app, name="db")
-app.add_typer(config_commands.app, name="config")
-app.command("import")(import_commands.import_entities)
-app.add_typer(task_commands.app, name="tasks")
-send_commands.register(task_commands.app)
-app.add_typer(document_commands.app, name="documents")
-app.add_typer(communication_commands.app, name="communications")
-app.command("serve")(serve_commands.serve)
-app.command("explain")(explain_commands.explain)
-app.command("up")(stack_commands.up)
-app.command("status")(stack_commands.status)
-app.command("demo")(demo_commands.demo)
-app.command("listen")(listen_commands.listen)
+# Each command's module, imported only when that command runs (or for the whole help):
+# `haulflow documents upload` then pays for what an upload needs, not for every command.
+# name: (module, attribute, a group of subcommands or one command)
+COMMANDS: dict[str, tuple[str, str, bool]] = {
+    "db": ("cli.db_commands", "app", True),
+    "config": ("cli.config_commands", "app", True),
+    "import": ("cli.import_commands", "import_entities", False),
+    "tasks": ("cli.task_commands", "app", True),
+    "documents": ("cli.document_commands", "app", True),
+    "communications": ("cli.communication_commands", "app", True),
+    "serve": ("cli.serve_commands", "serve", False),
+    "explain": ("cli.explain_commands", "explain", False),
+    "up": ("cli.stack_commands", "up", False),
+    "status": ("cli.stack_commands", "status", False),
+    "demo": ("cli.demo_commands", "demo", False),
+    "listen": ("cli.listen_commands", "listen", False),
+}
+
+
+def build_app(argv: list[str]) -> typer.Typer:
+    """The typer app with the command `argv` names, or every command (help, a typo)."""
+    app = typer.Typer(
+        name="haulflow",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+    # A callback keeps the app a group even with one command registered: typer would
+    # otherwise run that command without its name.
+    app.callback()(_haulflow)
+    wanted = [argv[0]] if argv and argv[0] in COMMANDS else list(COMMANDS)
+    for name in wanted:
+        module_name, attribute, group = COMMANDS[name]
+        module = importlib.import_module(module_name)
+        if group:
+            app.add_typer(getattr(module, attribute), name=name)
+        else:
+            app.command(name)(getattr(module, attribute))
+        if name == "tasks":
+            from cli import send_commands
+
+            send_commands.register(module.app)
+    return app
+
+
+def _haulflow() -> None:
+    """Task automation for road-freight carriers: configuration, import, tasks and emails."""
 
 
 def main() -> None:
@@ -56,7 +70,7 @@ def main() -> None:
     # No haulflow command may start a temporary Prefect server by accident (DESIGN).
     forbid_ephemeral_server()
     try:
-        app()
+        build_app(sys.argv[1:])()
     except InvalidFileError as error:
         for problem in error.problems:
             stderr.print(escape(str(problem)))

@@ -2,24 +2,40 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from cli.output import console, stderr
 from cli.task_commands import By
 from core.database import require_current_schema, session_scope
 from core.errors import HaulflowError
 from core.settings import get_settings
+from delivery.manual import RunItem
+from delivery.reports import DeliveryReport, SentEmail
 from delivery.resend import resend_task
-from delivery.runs import run_by_hand
-from delivery.sender import DeliveryReport, SentEmail
+from delivery.runs import RunPage, RunResult, run_by_hand
 from lifecycle.actions import find_tasks
 from lifecycle.entities import parse_entity_ref
 from storage.factory import open_document_store
+
+# A run over more entities shows a progress bar and a summary instead of a line each.
+LISTED_ENTITIES = 50
 
 
 def register(app: typer.Typer) -> None:
@@ -56,27 +72,111 @@ def run(
     refs = [parse_entity_ref(entity) for entity in entities or []]
     before = _parse_day(created_before) if created_before else None
     require_current_schema()
-    result = run_by_hand(
-        key=task_key,
-        refs=refs,
-        created_before=before,
-        dry_run=dry_run,
-        by=by or "dry-run",
-        store=open_document_store(get_settings()),
-    )
-    if not result.items:
+    with _progress() as progress, _stop_on_ctrl_c() as stop:
+        result = run_by_hand(
+            key=task_key,
+            refs=refs,
+            created_before=before,
+            dry_run=dry_run,
+            by=by or "dry-run",
+            store=open_document_store(get_settings()),
+            on_page=progress.page,
+            should_stop=stop.is_set,
+        )
+    if not result.total:
         console.print("no entity matches: nothing to do")
-    for item in result.items:
-        console.print(f"{escape(item.entity)}: {escape(item.outcome)}")
-        for preview in item.previews:
-            attachments = ", ".join(preview.attachments) or "no attachment"
-            console.print(
-                f"  to {escape(', '.join(preview.recipients))} [{preview.language}] "
-                f"{escape(repr(preview.subject))}; {escape(attachments)}; {preview.size:,} bytes"
-            )
-    _print_report(result.report)
-    if result.report.failed or result.report.retrying or result.report.uncertain:
+    _print_summary(result, dry_run=dry_run)
+    if result.stopped:
+        counts = result.counts
+        stderr.print(
+            f"stopped after {counts['sent']:,} e-mails sent ({counts['entities']:,} of "
+            f"{result.total:,} entities looked at); run the same command again to go on (what "
+            "was sent is not sent again)"
+        )
+        raise typer.Exit(130)
+    if result.counts["failed"] or result.counts["retrying"]:
         raise typer.Exit(1)
+
+
+class _Pages:
+    """Per page: each entity's line while a run is short, a progress bar with ETA after."""
+
+    def __init__(self, bar: Progress) -> None:
+        self.bar = bar
+        self.bar_task: TaskID | None = None
+
+    def page(self, page: RunPage) -> None:
+        total = page.so_far.total
+        if total <= LISTED_ENTITIES:
+            for item in page.items:
+                _print_item(item)
+            _print_report(page.report)
+            return
+        if self.bar_task is None:
+            self.bar_task = self.bar.add_task("entities", total=total)
+            self.bar.start()
+        self.bar.update(self.bar_task, completed=page.so_far.counts["entities"])
+        for problem in page.report.failed + page.report.uncertain:
+            self.bar.console.print(
+                f"[red]failed[/red] {escape(problem.entity)}: {escape(problem.error)}"
+            )
+
+
+@contextmanager
+def _progress() -> Iterator[_Pages]:
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=stderr,
+        transient=False,
+    )
+    try:
+        yield _Pages(bar)
+    finally:
+        bar.stop()
+
+
+@contextmanager
+def _stop_on_ctrl_c() -> Iterator[threading.Event]:
+    """A first Ctrl-C stops the run after the e-mail being sent; a second one at once."""
+    stop = threading.Event()
+
+    def handle(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        stderr.print("stopping after the current e-mail (Ctrl-C again to stop at once)")
+
+    previous = signal.signal(signal.SIGINT, handle)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _print_item(item: RunItem) -> None:
+    console.print(f"{escape(item.entity)}: {escape(item.outcome)}")
+    for preview in item.previews:
+        attachments = ", ".join(preview.attachments) or "no attachment"
+        console.print(
+            f"  to {escape(', '.join(preview.recipients))} [{preview.language}] "
+            f"{escape(repr(preview.subject))}; {escape(attachments)}; {preview.size:,} bytes"
+        )
+
+
+def _print_summary(result: RunResult, *, dry_run: bool) -> None:
+    if result.total <= LISTED_ENTITIES:
+        return
+    counts = result.counts
+    verb = "would be sent" if dry_run else "sent"
+    console.print(
+        f"{counts['entities']:,} entities: {counts['queued']:,} queued, {counts['sent']:,} "
+        f"e-mails {verb}, {counts['already_sent']:,} already sent, {counts['failed']:,} failed, "
+        f"{counts['retrying']:,} to retry"
+    )
 
 
 def resend(
@@ -106,6 +206,7 @@ def _parse_day(text: str) -> datetime:
 
 
 def _print_report(report: DeliveryReport) -> None:
+    """Each e-mail sent and each task left behind."""
     for email in report.sent:
         _print_sent(email)
     for problem in report.retrying:

@@ -1,10 +1,11 @@
-"""Prefect events as wake-ups ("entities changed", "document uploaded"), one id per bucket.
+"""Prefect events: "entities changed" (a wake-up of generation) and refused inbox drops.
 
-The database is the source of truth; an event only lowers latency (a trigger can start a
-flow run sooner than the next sweep), so a lost or duplicated event costs nothing. Prefect's
-triggers service drops an event whose id it has seen (about 30 min, 10,000 ids): deriving the
-id from a 10-second time bucket turns a burst of imports into one wake-up. The event store
-keeps the first event of a bucket, so its payload describes that first change only.
+E-mail dispatch is not woken by events: the commit that readies a task wakes the
+dispatcher through the database (`core.wakeups`). "Entities changed" only backs up the
+generation an import already ran in process (the generate deployments drain whatever is
+still pending), so its id comes from a 10-second time bucket: Prefect's triggers service
+drops an id it has seen, which turns a burst of imports into one wake-up, and a dropped one
+costs nothing (the sweep generates what is pending too).
 """
 
 from __future__ import annotations
@@ -24,10 +25,6 @@ from models import Category
 
 ENTITIES_CHANGED = "haulflow.entities.changed"
 ENTITIES_RESOURCE = {"prefect.resource.id": "haulflow.entities"}
-DOCUMENT_UPLOADED = "haulflow.document.uploaded"
-DOCUMENTS_RESOURCE = {"prefect.resource.id": "haulflow.documents"}
-TASKS_READY = "haulflow.tasks.ready"
-TASKS_RESOURCE = {"prefect.resource.id": "haulflow.tasks"}
 DROP_REFUSED = "haulflow.inbox.drop.refused"
 BUCKET_SECONDS = 10
 # Fixed forever: changing it would give a bucket two ids.
@@ -78,30 +75,6 @@ def emit_entities_changed(
     if not payload["created_total"] and not payload["changed_total"]:
         return None
     return emit_wake_up(ENTITIES_CHANGED, ENTITIES_RESOURCE, payload, now=now, api_url=api_url)
-
-
-def document_uploaded_payload(
-    *, order_reference: str, document_type: str, document_id: uuid.UUID, source: str
-) -> dict[str, Any]:
-    """What a trigger may read from an upload wake-up; every key is always present."""
-    return {
-        "order": order_reference,
-        "type": document_type,
-        "document_id": str(document_id),
-        "source": source,
-    }
-
-
-def emit_document_uploaded(
-    payload: dict[str, Any], *, now: datetime | None = None, api_url: str | None = None
-) -> uuid.UUID | None:
-    """Emit a `haulflow.document.uploaded` wake-up; a burst of uploads shares one id."""
-    return emit_wake_up(DOCUMENT_UPLOADED, DOCUMENTS_RESOURCE, payload, now=now, api_url=api_url)
-
-
-def tasks_ready_payload(*, reason: str, count: int) -> dict[str, Any]:
-    """What a trigger may read from a tasks-ready wake-up; every key is always present."""
-    return {"reason": reason, "count": count}
 
 
 def emit_drop_refused(

@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     # A sweep takes seconds (a flow-run start, its steps, a dispatch): a shorter interval
     # only piles runs up behind each other (docs/architecture.md, "The sweep").
     sweep_interval_seconds: int = Field(default=60, ge=MIN_SWEEP_INTERVAL_SECONDS)
+    # Dispatchers: long-lived runs that send ready e-mail tasks as their commit wakes them
+    # (`flows/dispatcher.py`). How many run at once (0: none, the sweep alone sends), and
+    # how long each runs before a successor takes over (its final state and artifacts then
+    # cover that stretch of time).
+    dispatchers: int = Field(default=1, ge=0, le=32)
+    dispatcher_lifetime_seconds: float = Field(default=900.0, ge=10)
     # The local SMTP sink of `haulflow up` / `demo` (writes each message under mailsink_dir).
     smtp_sink_port: int = Field(default=2525, ge=1, le=65535)
     # The local Prefect server of `haulflow up` (API and UI) on 127.0.0.1; its home is

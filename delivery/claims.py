@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from core.moments import human_moment
 from core.settings import get_settings
@@ -63,28 +64,12 @@ def claim_ready_tasks(
     moments: a drain passes its start, so a task it postponed is not taken again in that run.
     """
     statement = (
-        select(Task)
-        .join(TaskDefinition, col(TaskDefinition.id) == Task.definition_id)
-        .join(Mailbox, col(Mailbox.key) == TaskDefinition.mailbox_key)
-        .where(Task.status == TaskStatus.READY.value)
-        .where(col(Mailbox.paused).is_(False))
-        .where(
-            sa.or_(
-                col(Task.next_attempt_at).is_(None), col(Task.next_attempt_at) <= (due_by or now)
-            )
-        )
+        _sendable(session, due_by or now, task_ids)
         .order_by(col(Task.updated_at), col(Task.id))
         .limit(limit)
         .with_for_update(skip_locked=True, of=Task)
     )
-    if task_ids is None:
-        statement = statement.where(TaskDefinition.execution == Execution.AUTOMATIC.value)
-    else:
-        statement = statement.where(col(Task.id).in_(task_ids))
-    paused = paused_definition_keys(session=session)
-    if paused:
-        statement = statement.where(col(Task.definition_key).not_in(paused))
-    candidates = [task.id for task in session.exec(statement).all()]
+    candidates = list(session.exec(statement).all())
     return claim_transition(
         session=session,
         task_ids=candidates,
@@ -94,6 +79,32 @@ def claim_ready_tasks(
         now=now,
         flow_run_id=flow_run_id,
     )
+
+
+def has_sendable_tasks(*, session: Session, now: datetime) -> bool:
+    """Whether `claim_ready_tasks` would find an automatic task to send now (no lock taken)."""
+    return session.exec(_sendable(session, now, None).limit(1)).first() is not None
+
+
+def _sendable(
+    session: Session, due_by: datetime, task_ids: list[uuid.UUID] | None
+) -> SelectOfScalar[uuid.UUID]:
+    statement = (
+        select(Task.id)
+        .join(TaskDefinition, col(TaskDefinition.id) == Task.definition_id)
+        .join(Mailbox, col(Mailbox.key) == TaskDefinition.mailbox_key)
+        .where(Task.status == TaskStatus.READY.value)
+        .where(col(Mailbox.paused).is_(False))
+        .where(sa.or_(col(Task.next_attempt_at).is_(None), col(Task.next_attempt_at) <= due_by))
+    )
+    if task_ids is None:
+        statement = statement.where(TaskDefinition.execution == Execution.AUTOMATIC.value)
+    else:
+        statement = statement.where(col(Task.id).in_(task_ids))
+    paused = paused_definition_keys(session=session)
+    if paused:
+        statement = statement.where(col(Task.definition_key).not_in(paused))
+    return statement
 
 
 def complete_task(
@@ -208,6 +219,26 @@ def release_stale_claims(*, session: Session, now: datetime, by: str) -> list[uu
         )
         released.append(task.id)
     return released
+
+
+def release_unsent(
+    *, session: Session, task_ids: list[uuid.UUID], now: datetime, by: str
+) -> list[uuid.UUID]:
+    """Give back claimed tasks no message of which was tried: `ready`, the attempt uncounted."""
+    tasks = session.exec(
+        select(Task).where(col(Task.id).in_(task_ids), Task.status == TaskStatus.SENDING.value)
+    ).all()
+    for task in tasks:
+        task.attempts = max(task.attempts - 1, 0)
+        record_transition(
+            session=session,
+            task=task,
+            to_status=TaskStatus.READY,
+            by=by,
+            now=now,
+            note="given back unsent: the sending run stopped before its turn",
+        )
+    return [task.id for task in tasks]
 
 
 def _bounded(text: str) -> str:

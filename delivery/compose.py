@@ -125,7 +125,10 @@ def compose_task_emails(
     ).get(task.entity_id)
     if snapshot is None:
         raise ComposeError(f"the {category.value} of task {task.id} no longer exists")
-    orders = carried_orders(session, category, task.entity_id)
+    # An order carries itself: its snapshot is the one just loaded.
+    orders = (
+        [snapshot] if category is Category.ORDER else carried_orders(session, category, snapshot.id)
+    )
     audiences = split_audiences(snapshot, orders, task.recipients)
     if not audiences:
         raise ComposeError(

@@ -163,8 +163,16 @@ def _by_reference(snapshot: EntitySnapshot) -> str:
     return snapshot.reference
 
 
+# A version is never changed once applied: its carrier name is read once per database and
+# process (the whole configuration document is a JSON column, costly to load per e-mail).
+_CARRIER_NAMES: dict[tuple[str, int], str] = {}
+
+
 def carrier_name(session: Session, definition: TaskDefinition) -> str:
     """The carrier's name in the configuration version `definition` belongs to."""
-    version = session.get(ConfigVersion, definition.config_version_id)
-    carrier = version.document.get("carrier", {}) if version is not None else {}
-    return str(carrier.get("name", ""))
+    key = (str(session.get_bind().engine.url), definition.config_version_id)
+    if key not in _CARRIER_NAMES:
+        version = session.get(ConfigVersion, definition.config_version_id)
+        carrier = version.document.get("carrier", {}) if version is not None else {}
+        _CARRIER_NAMES[key] = str(carrier.get("name", ""))
+    return _CARRIER_NAMES[key]

@@ -11,7 +11,8 @@
   again; one that had no recipient gets today's contacts).
 
 A dry run writes nothing: it composes the e-mails in memory and shows who would receive
-what, with which attachments. `runs.run_by_hand` then sends the queued tasks.
+what, with which attachments. `runs.run_by_hand` calls it a page of entities at a time,
+then sends the queued tasks.
 """
 
 from __future__ import annotations
@@ -22,15 +23,11 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from core.errors import ConflictError
 from core.moments import human_moment
 from core.settings import get_settings
 from delivery.compose import ComposeError, compose_task
 from lifecycle.entities import (
-    ENTITY_MODELS,
-    EntityRef,
     EntitySnapshot,
-    find_entity_id,
     load_snapshots,
 )
 from lifecycle.generation import build_task, insert_tasks, read_fallback_role
@@ -62,30 +59,6 @@ class RunItem:
     previews: list[Preview] = field(default_factory=list)
 
 
-def select_entities(
-    *,
-    session: Session,
-    category: Category,
-    refs: list[EntityRef],
-    created_before: datetime | None,
-) -> list[tuple[uuid.UUID, str]]:
-    """The entities a run covers: those named, or all of the category created before a date."""
-    wrong = [str(ref) for ref in refs if ref.category is not category]
-    if wrong:
-        raise ConflictError(f"the task is for {category.value}s, not {', '.join(wrong)}")
-    if refs:
-        return [(find_entity_id(session=session, ref=ref), ref.reference) for ref in refs]
-    if created_before is None:
-        raise ConflictError("name entities (order:REFERENCE ...) or give --created-before DATE")
-    model = ENTITY_MODELS[category]
-    statement = (
-        select(model.id, model.reference)
-        .where(col(model.created_at) < created_before)
-        .order_by(col(model.created_at), col(model.reference))
-    )
-    return [(entity_id, reference) for entity_id, reference in session.exec(statement).all()]
-
-
 def prepare_run(
     *,
     session: Session,
@@ -105,22 +78,36 @@ def prepare_run(
         entity_ids=[entity_id for entity_id, _ in entities],
         carrier_timezone=get_settings().timezone,
     )
-    existing = {
-        task.entity_id: task
-        for task in session.exec(
-            select(Task).where(
-                Task.category == category.value,
-                Task.definition_key == definition.key,
-                col(Task.entity_id).in_(list(snapshots)),
-            )
-        ).all()
-    }
+    existing = _tasks_of(session, definition, list(snapshots))
     run = _Run(session, store, definition, by=by, now=now, dry_run=dry_run)
     run.flow_run_id = flow_run_id
+    # One recipient resolution and one insert for the whole page, not one per entity.
+    run.resolve(
+        [s for s in snapshots.values() if s.id not in existing or not existing[s.id].recipients]
+    )
+    if not dry_run:
+        missing = [
+            s for s in snapshots.values() if s.id not in existing and s.status != "cancelled"
+        ]
+        if missing:
+            run.created = run.create_all(missing)
+            existing = _tasks_of(session, definition, list(snapshots))
     return [
         run.one(snapshots[entity_id], existing.get(entity_id), f"{category.value}:{reference}")
         for entity_id, reference in entities
     ]
+
+
+def _tasks_of(
+    session: Session, definition: TaskDefinition, entity_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, Task]:
+    """The task of `definition`'s key on each of these entities that has one."""
+    statement = select(Task).where(
+        Task.category == definition.category,
+        Task.definition_key == definition.key,
+        col(Task.entity_id).in_(entity_ids),
+    )
+    return {task.entity_id: task for task in session.exec(statement).all()}
 
 
 class _Run:
@@ -138,13 +125,16 @@ class _Run:
         self.by, self.now, self.dry_run = by, now, dry_run
         self.fallback_role = read_fallback_role(session=session, definitions=[definition])
         self.flow_run_id: uuid.UUID | None = None
+        self.resolutions: dict[uuid.UUID, Resolution] = {}
+        self.created: set[uuid.UUID] = set()
 
     def one(self, snapshot: EntitySnapshot, task: Task | None, label: str) -> RunItem:
         if snapshot.status == "cancelled":
             return RunItem(
                 label, f"{label} is cancelled: nothing to send", task.id if task else None
             )
-        if task is not None:
+        fresh = task is not None and task.id in self.created
+        if task is not None and not fresh:
             blocked = self._blocked(task)
             if blocked:
                 return RunItem(label, blocked, task.id)
@@ -152,21 +142,41 @@ class _Run:
             set(self.definition.spec.get("required_documents", ())) - snapshot.document_types
         )
         if missing:
-            what = "create the task and wait" if task is None and not self.dry_run else "wait"
-            item = RunItem(label, f"missing documents: {', '.join(missing)} ({what}; upload them)")
-            if task is None and not self.dry_run:
-                task = self._create(snapshot)
-            item.task_id = task.id if task else None
-            return item
+            what = "create the task and wait" if fresh else "wait"
+            outcome = f"missing documents: {', '.join(missing)} ({what}; upload them)"
+            return RunItem(label, outcome, task.id if task else None)
         if self.dry_run:
             return self._preview(snapshot, task or self._transient(snapshot), label)
-        if task is None:
-            task = self._create(snapshot)
-            outcome = "created and queued"
-        else:
-            outcome = f"queued (was {task.status})"
+        assert task is not None  # created with the page
+        outcome = "created and queued" if fresh else f"queued (was {task.status})"
         self._queue(task, snapshot)
         return RunItem(label, outcome, task.id, queued=True)
+
+    def resolve(self, snapshots: list[EntitySnapshot]) -> None:
+        """The recipients of these entities, resolved now, for the tasks made or refreshed."""
+        if snapshots:
+            self.resolutions |= resolve_recipients(
+                session=self.session,
+                intended_for=self.definition.spec.get("intended_for", {}),
+                snapshots=snapshots,
+                fallback_role=self.fallback_role,
+            )
+
+    def create_all(self, snapshots: list[EntitySnapshot]) -> set[uuid.UUID]:
+        """Insert the task on each of these entities; the ids inserted (another run may have
+        inserted some first: the caller reads back whichever rows won)."""
+        new_tasks = [
+            build_task(self.definition, snapshot, self._resolution(snapshot), now=self.now)
+            for snapshot in snapshots
+        ]
+        inserted = insert_tasks(
+            session=self.session,
+            new_tasks=new_tasks,
+            now=self.now,
+            by=self.by,
+            flow_run_id=self.flow_run_id,
+        )
+        return set(inserted)
 
     def _blocked(self, task: Task) -> str | None:
         if task.status == TaskStatus.DONE:
@@ -179,34 +189,13 @@ class _Run:
         return None
 
     def _resolution(self, snapshot: EntitySnapshot) -> Resolution:
-        return resolve_recipients(
-            session=self.session,
-            intended_for=self.definition.spec.get("intended_for", {}),
-            snapshots=[snapshot],
-            fallback_role=self.fallback_role,
-        )[snapshot.id]
+        if snapshot.id not in self.resolutions:
+            self.resolve([snapshot])
+        return self.resolutions[snapshot.id]
 
     def _transient(self, snapshot: EntitySnapshot) -> Task:
         resolution = self._resolution(snapshot)
         return Task(**build_task(self.definition, snapshot, resolution, now=self.now).row)
-
-    def _create(self, snapshot: EntitySnapshot) -> Task:
-        new_task = build_task(self.definition, snapshot, self._resolution(snapshot), now=self.now)
-        insert_tasks(
-            session=self.session,
-            new_tasks=[new_task],
-            now=self.now,
-            by=self.by,
-            flow_run_id=self.flow_run_id,
-        )
-        # Another run may have inserted it first: read back whichever row won.
-        return self.session.exec(
-            select(Task).where(
-                Task.category == snapshot.category.value,
-                Task.entity_id == snapshot.id,
-                Task.definition_key == self.definition.key,
-            )
-        ).one()
 
     def _queue(self, task: Task, snapshot: EntitySnapshot) -> None:
         if task.status == TaskStatus.READY and task.next_attempt_at is None:

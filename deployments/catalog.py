@@ -3,12 +3,12 @@
 Deployment names say what each one does (the Prefect UI lists them by that name, with the
 flow beneath); trigger names become the automation names.
 
-- `dispatch/send-ready-emails`: woken by `haulflow.document.uploaded` and
-  `haulflow.tasks.ready`; one run at a time (others queue: ENQUEUE), lingering past the
-  10-second bucket of the event that woke it so no upload of that bucket waits for the sweep
-  (see `flows/dispatch.py`).
-- `sweep/backstop`: every `HAULFLOW_SWEEP_INTERVAL_SECONDS` (60); a sweep that would start
-  while the previous one still runs is cancelled (CANCEL_NEW), so slow sweeps never queue up.
+- `dispatcher/send-ready-emails`: long-lived runs (`HAULFLOW_DISPATCHERS` of them) woken by
+  the database commit that readies a task (`core.wakeups`), each handing over to a
+  successor at the end of its lifetime; started by `haulflow serve`, by every sweep when
+  one is missing, and by the one whose lifetime is up (`tasks.dispatching`).
+- `sweep/backstop`: every `HAULFLOW_SWEEP_INTERVAL_SECONDS` (60); a sweep that starts while
+  another one runs ends at once (its lease, `flows/sweep.py`), so slow sweeps never queue.
 - `generate-<category>-tasks/new-<category>s` ×4: woken by `haulflow.entities.changed`, drain
   the entities of their category never generated (the event carries counts, not ids).
 - `run-<category>-task/<category>s-by-hand` ×4: no trigger, no schedule; the Prefect UI's
@@ -17,22 +17,22 @@ flow beneath); trigger names become the automation names.
   action failed, e.g. a template reading a missing key): its run fails loudly with the reasons.
 
 Trigger templates read only keys haulflow's events always carry (`core.events`); the alert's
-own trigger uses no template, so it cannot fail the same way.
+own trigger uses no template, so it cannot fail the same way. No deployment has a Prefect
+concurrency limit: a slot held by a killed process stays held until its lease expires
+(5 minutes on Prefect 3.9), so the two that must not overlap (the dispatchers, the sweep)
+keep their own leases in haulflow's database instead, which a dead process gives up as soon
+as its row goes stale.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from core.settings import get_settings
 from models import Category
 
 TAGS = ("haulflow",)
-# One bucket (core.events.BUCKET_SECONDS) plus the time a run takes to start.
-DISPATCH_LINGER_SECONDS = 12.0
-
-Collision = Literal["ENQUEUE", "CANCEL_NEW"]
 
 
 @dataclass(frozen=True)
@@ -56,9 +56,6 @@ class DeploymentSpec:
     parameters: dict[str, Any] = field(default_factory=dict)
     interval_seconds: int | None = None
     triggers: tuple[TriggerSpec, ...] = ()
-    # None: unlimited; otherwise runs beyond the limit wait (ENQUEUE) or are cancelled.
-    concurrency_limit: int | None = None
-    collision: Collision = "ENQUEUE"
 
     @property
     def full_name(self) -> str:
@@ -83,7 +80,6 @@ def _generate(category: Category) -> DeploymentSpec:
                 parameters={"reason": "{{ event.payload.reason }}"},
             ),
         ),
-        concurrency_limit=1,
     )
 
 
@@ -107,39 +103,21 @@ def deployment_specs(sweep_interval_seconds: int | None = None) -> list[Deployme
         sweep_interval_seconds = get_settings().sweep_interval_seconds
     return [
         DeploymentSpec(
-            flow_name="dispatch",
+            flow_name="dispatcher",
             name="send-ready-emails",
-            entrypoint="flows/dispatch.py:dispatch",
-            description="Send every ready automatic e-mail task (woken by uploads and by new "
-            "ready tasks).",
-            parameters={"reason": "wake-up", "linger_seconds": DISPATCH_LINGER_SECONDS},
-            triggers=(
-                TriggerSpec(
-                    name="dispatch: wake on document uploaded",
-                    expect=("haulflow.document.uploaded",),
-                    match={"prefect.resource.id": "haulflow.documents"},
-                    parameters={
-                        "reason": "{{ event.payload.type }} uploaded for {{ event.payload.order }}"
-                    },
-                ),
-                TriggerSpec(
-                    name="dispatch: wake on tasks ready",
-                    expect=("haulflow.tasks.ready",),
-                    match={"prefect.resource.id": "haulflow.tasks"},
-                    parameters={"reason": "tasks ready ({{ event.payload.reason }})"},
-                ),
-            ),
-            concurrency_limit=1,
+            entrypoint="flows/dispatcher.py:dispatcher",
+            description="Send each ready automatic e-mail task within a second of the commit "
+            "that readied it (an upload, new tasks, a retry's moment); long-lived, started by "
+            "`haulflow serve` and the sweep, handing over to a successor every "
+            "HAULFLOW_DISPATCHER_LIFETIME_SECONDS.",
         ),
         DeploymentSpec(
             flow_name="sweep",
             name="backstop",
             entrypoint="flows/sweep.py:sweep",
-            description="The backstop: due tasks, abandoned sends, waiting inbox drops, "
-            "documents without a row, then dispatch.",
+            description="The backstop: missing dispatchers, due tasks, abandoned sends, "
+            "pending generation, waiting inbox drops, documents without a row, then a drain.",
             interval_seconds=sweep_interval_seconds,
-            concurrency_limit=1,
-            collision="CANCEL_NEW",
         ),
         *(_generate(category) for category in Category),
         *(_run(category) for category in Category),
@@ -155,7 +133,6 @@ def deployment_specs(sweep_interval_seconds: int | None = None) -> list[Deployme
                     match={"prefect.resource.id": "prefect.automation.*"},
                 ),
             ),
-            concurrency_limit=1,
         ),
     ]
 

@@ -46,11 +46,6 @@ def deployment_entry(spec: DeploymentSpec) -> dict[str, Any]:
             }
             for trigger in spec.triggers
         ]
-    if spec.concurrency_limit:
-        entry["concurrency_limit"] = {
-            "limit": spec.concurrency_limit,
-            "collision_strategy": spec.collision,
-        }
     return entry
 
 

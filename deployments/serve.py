@@ -8,7 +8,10 @@ to `limit` flow runs at once (each is a subprocess).
 from __future__ import annotations
 
 import importlib
+import logging
 import os
+import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -35,7 +38,6 @@ def load_flow(entrypoint: str) -> Flow[Any, Any]:
 
 def runner_deployment(spec: DeploymentSpec, choices: Choices | None = None) -> RunnerDeployment:
     """The spec as Prefect's runner deployment; a hand run's form offers `choices`."""
-    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
     from prefect.events import DeploymentEventTrigger
     from prefect.utilities.callables import ParameterSchema
 
@@ -50,14 +52,6 @@ def runner_deployment(spec: DeploymentSpec, choices: Choices | None = None) -> R
         )
         for trigger in spec.triggers
     ]
-    limit = (
-        ConcurrencyLimitConfig(
-            limit=spec.concurrency_limit,
-            collision_strategy=ConcurrencyLimitStrategy(spec.collision),
-        )
-        if spec.concurrency_limit
-        else None
-    )
     # `to_deployment` returns a coroutine only when called from async code; this is sync.
     deployment = load_flow(spec.entrypoint).to_deployment(
         name=spec.name,
@@ -65,7 +59,6 @@ def runner_deployment(spec: DeploymentSpec, choices: Choices | None = None) -> R
         interval=spec.interval_seconds,
         parameters=spec.parameters or None,
         triggers=list(triggers) or None,
-        concurrency_limit=limit,
         tags=list(TAGS),
     )
     runner = cast("RunnerDeployment", deployment)
@@ -95,7 +88,11 @@ def runner_poll_seconds() -> float:
 
 
 def serve_all(limit: int = 8) -> None:
-    """Register and serve every deployment until interrupted (Ctrl-C or SIGTERM)."""
+    """Register and serve every deployment until interrupted (Ctrl-C or SIGTERM).
+
+    The dispatchers are started as soon as their deployment exists (from a thread: `serve`
+    registers the deployments and then blocks), not at the first sweep.
+    """
     from prefect import serve
 
     # Passed to the runner itself: Prefect's settings are already built by now, so setting
@@ -103,8 +100,37 @@ def serve_all(limit: int = 8) -> None:
     from tasks.forms import read_choices
 
     choices = read_choices()
+    threading.Thread(target=_start_dispatchers, name="start-dispatchers", daemon=True).start()
     serve(
         *(runner_deployment(spec, choices) for spec in deployment_specs()),
         limit=limit,
         query_seconds=runner_poll_seconds(),
     )
+
+
+def _start_dispatchers(timeout: float = 120.0) -> None:
+    """Once the dispatcher deployment is registered, start `HAULFLOW_DISPATCHERS` of them."""
+    from prefect.client.orchestration import get_client
+
+    from core.settings import get_settings
+    from tasks.dispatching import DISPATCHER_DEPLOYMENT, start_dispatchers
+
+    logger = logging.getLogger("haulflow.serve")
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
+            try:
+                client.read_deployment_by_name(DISPATCHER_DEPLOYMENT)
+                break
+            except Exception:  # not registered yet (ObjectNotFound), or the server is slow
+                time.sleep(0.5)
+        else:
+            logger.warning("%s was not registered within %.0f s", DISPATCHER_DEPLOYMENT, timeout)
+            return
+    try:
+        started = start_dispatchers(get_settings().dispatchers)
+    except Exception as error:  # the first sweep starts them then
+        logger.warning("could not start the dispatchers now (%s); the sweep will", error)
+        return
+    if started:
+        logger.info("started %d dispatcher run(s)", started)

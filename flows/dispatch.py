@@ -1,8 +1,7 @@
-"""Send every ready automatic email task, in batches, until none is left."""
+"""Send every ready automatic email task, in batches, until none is left (the sweep's drain)."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,22 +15,16 @@ from tasks.outcomes import final_state, rename_run, shown, warn_problems
 
 
 @flow(name="dispatch", flow_run_name="dispatch {reason}")
-async def dispatch(
-    reason: str = "sweep", batch_size: int = 200, linger_seconds: float = 0.0
-) -> State[dict[str, int]]:
+async def dispatch(reason: str = "sweep", batch_size: int = 200) -> State[dict[str, int]]:
     """Open document gates, then send ready e-mail tasks in batches until none is left.
 
-    Ends `Completed` when everything went out, else `Postponed` or `Failed` (see
-    `tasks.outcomes`), with a WARNING per task left behind.
+    The sweep runs it as its last step, for whatever no dispatcher sent (none alive, a
+    retry whose moment came). Ends `Completed` when everything went out, else `Postponed`
+    or `Failed` (see `tasks.outcomes`), with a WARNING per task left behind.
 
     Args:
         reason: Why this run started, shown in its name.
         batch_size: Tasks claimed and sent per batch.
-        linger_seconds: After a drain that sent or postponed something, wait that long and
-            drain once more. Wake-up events share one id per 10-second bucket and a
-            repeated id is dropped, so an upload late in the bucket that woke this run has
-            no event of its own: lingering past the bucket's end sends it now rather than at
-            the next sweep.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
@@ -39,15 +32,7 @@ async def dispatch(
     totals = {"opened": 0, "batches": 0, "completed": 0, "retrying": 0, "failed": 0}
     problems: dict[str, list[dict[str, Any]]] = {"retrying": [], "failed": [], "uncertain": []}
     _drain(batch_size, touched, totals, problems)
-    # Only a run that found work lingers: runs queued behind it by later events of a burst
-    # then find nothing and end at once instead of each holding the slot for the linger.
-    if linger_seconds > 0 and touched:
-        await asyncio.sleep(linger_seconds)
-        _drain(batch_size, touched, totals, problems)
     sent = [row for row in touched if row["outcome"] == "sent"]
-    # A task postponed in the first drain and sent in the second is no longer a problem.
-    done = {row["task"] for row in sent}
-    problems = {kind: [p for p in rows if p["task"] not in done] for kind, rows in problems.items()}
     totals["retrying"] = len(problems["retrying"])
     totals["failed"] = len(problems["failed"]) + len(problems["uncertain"])
     totals["sent"] = len(sent)

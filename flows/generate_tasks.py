@@ -14,7 +14,7 @@ from prefect.artifacts import acreate_table_artifact
 from prefect.runtime import flow_run
 
 from models import Category
-from tasks.generation import COUNT_KEYS, announce_new_tasks, generate_batch, generate_pending
+from tasks.generation import COUNT_KEYS, generate_batch, generate_pending
 
 Counts = dict[str, int]
 
@@ -47,7 +47,6 @@ async def generate_tasks(
     created = sum(counts["created"] for counts in totals.values())
     entities = sum(counts["entities"] for counts in totals.values())
     get_run_logger().info("%d tasks created for %d entities (%s)", created, entities, reason)
-    announce_new_tasks(created=created, reason=reason)
     await acreate_table_artifact(
         key="generate-tasks-totals",
         table=[

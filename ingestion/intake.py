@@ -1,10 +1,10 @@
 """Take in one document as every entry point does: record it, apply the corrected-document
-policy of tasks already sent, open gates, then wake flows.
+policy of tasks already sent, open gates.
 
 `haulflow documents upload` and `haulflow listen` share this sequence: the document and the
-tasks it completes land in one transaction (the caller commits), and the wake-up is emitted
-only after the commit, because the gate reads the database and the event only makes a
-dispatch start sooner.
+tasks it readies land in one transaction (the caller commits), and that commit is the
+wake-up of the dispatcher (`core.wakeups`): nothing is announced after it, so nothing can
+be lost between the two.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from core.events import document_uploaded_payload, emit_document_uploaded
 from delivery.corrections import Correction, handle_corrected_document
 from delivery.gate import open_document_gates
 from ingestion.documents import UploadResult, record_document
@@ -73,21 +72,6 @@ def record_and_open_gates(
         session=session, now=now, by=by, order_ids=[result.document.order_id]
     )
     return Intake(result, opened, corrections)
-
-
-def announce_document(intake: Intake, *, source: str) -> None:
-    """Emit the upload wake-up of a newly recorded document; call after the commit."""
-    if not intake.result.created:
-        return
-    document = intake.result.document
-    emit_document_uploaded(
-        document_uploaded_payload(
-            order_reference=intake.result.order_reference,
-            document_type=document.type,
-            document_id=document.id,
-            source=source,
-        )
-    )
 
 
 def _fit(text: str) -> str:

@@ -35,7 +35,6 @@ from core.errors import HaulflowError
 from core.events import emit_drop_refused
 from core.settings import Settings, get_settings
 from ingestion.drop_intake import DropOutcome, RecordedDrop, take_in_drop
-from ingestion.intake import announce_document
 from ingestion.notifications import NotificationSource, ObjectCreated, Received
 from models import utcnow
 from storage.base import DocumentStore
@@ -106,13 +105,6 @@ def _take_in(
         _announce_refusal(outcome)
     elif outcome.recorded is not None and outcome.intake is not None:
         report.recorded.append(outcome.recorded)
-        try:
-            announce_document(outcome.intake, source=f"s3:{event.key}")
-        except Exception:
-            # Committed already; a lost wake-up only delays the dispatch until the next sweep.
-            logger.warning(
-                "no wake-up for %s; the next sweep will see it", event.key, exc_info=True
-            )
     return True
 
 

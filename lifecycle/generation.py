@@ -32,12 +32,21 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from core.settings import get_settings
+from core.wakeups import mark_ready
 from lifecycle.bulk_insert import insert_rows
 from lifecycle.conditions import matches
 from lifecycle.entities import ENTITY_MODELS, EntitySnapshot, in_chunks, load_snapshots
 from lifecycle.recipients import Resolution, resolve_recipients
 from lifecycle.schedules import plan_task
-from models import FINISHED_STATUSES, Category, ConfigVersion, Task, TaskDefinition, TaskEvent
+from models import (
+    FINISHED_STATUSES,
+    Category,
+    ConfigVersion,
+    Task,
+    TaskDefinition,
+    TaskEvent,
+    TaskStatus,
+)
 
 _UNIQUE_TASK = ("category", "entity_id", "definition_key")
 # TaskEvent.note is bounded; a long list of unmatched roles or bad addresses is cut.
@@ -275,6 +284,8 @@ def insert_tasks(
         if row["id"] in inserted
     ]
     insert_rows(session=session, table=TaskEvent.__table__, rows=events)  # type: ignore[attr-defined]
+    if any(event["to_status"] == TaskStatus.READY for event in events):
+        mark_ready(session)
     return [row["id"] for row in rows if row["id"] in inserted]
 
 

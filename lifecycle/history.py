@@ -1,4 +1,8 @@
-"""Every task status change goes through here, so the history never misses one."""
+"""Every task status change goes through here, so the history never misses one.
+
+A change to `ready` also marks the session, so its commit wakes the dispatcher
+(`core.wakeups`).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from core.wakeups import mark_ready
 from models import FINISHED_STATUSES, Task, TaskEvent, TaskStatus
 
 
@@ -16,6 +21,8 @@ def record_creation(
 ) -> TaskEvent:
     """Add a new task with the history row of its first status."""
     task.created_at = task.updated_at = now
+    if task.status == TaskStatus.READY:
+        mark_ready(session)
     if task.status in FINISHED_STATUSES:
         task.completed_at, task.completed_by = now, by
     event = TaskEvent(task_id=task.id, to_status=task.status, at=now, by=by, note=note)
@@ -46,6 +53,8 @@ def record_transition(
     )
     task.status = to_status
     task.updated_at = now
+    if to_status == TaskStatus.READY:
+        mark_ready(session)
     if to_status in FINISHED_STATUSES:
         task.completed_at, task.completed_by = now, by
     session.add(task)
@@ -94,6 +103,8 @@ def claim_transition(
     """
     if not task_ids:
         return []
+    if to_status == TaskStatus.READY:
+        mark_ready(session)
     table = Task.__table__  # type: ignore[attr-defined]  # SQLModel leaves it untyped
     moved = session.execute(
         sa.update(table)

@@ -9,6 +9,7 @@ the `.json` first: a reader that sees an `.eml` sees a complete message and its 
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import hashlib
 import json
@@ -49,10 +50,13 @@ class MailSink:
 @dataclass(frozen=True)
 class _Handler:
     directory: Path
+    accept_seconds: float = 0.0
 
     async def handle_DATA(  # noqa: N802  (aiosmtpd's hook name)
         self, server: Any, session: Any, envelope: Any
     ) -> str:
+        if self.accept_seconds:
+            await asyncio.sleep(self.accept_seconds)
         try:
             write_message(
                 self.directory,
@@ -96,8 +100,14 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 
 @contextmanager
-def running_mail_sink(directory: Path, port: int, *, host: str = HOST) -> Iterator[MailSink]:
-    """An SMTP server on `host:port` writing every message under `directory`, until exit."""
+def running_mail_sink(
+    directory: Path, port: int, *, host: str = HOST, accept_seconds: float = 0.0
+) -> Iterator[MailSink]:
+    """An SMTP server on `host:port` writing every message under `directory`, until exit.
+
+    `accept_seconds`: how long it takes to accept each message (connections in parallel),
+    for benchmarks that stand it in for a real relay (tens of milliseconds a message).
+    """
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -107,7 +117,7 @@ def running_mail_sink(directory: Path, port: int, *, host: str = HOST) -> Iterat
         ) from None
     # aiosmtpd reports a taken port only after its 5-second start timeout: probe first.
     _refuse_taken_port(host, port)
-    controller = Controller(_Handler(directory), hostname=host, port=port)
+    controller = Controller(_Handler(directory, accept_seconds), hostname=host, port=port)
     try:
         controller.start()
     except OSError as error:

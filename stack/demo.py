@@ -25,7 +25,7 @@ from core.database import session_scope
 from core.settings import get_settings
 from delivery.runs import run_by_hand
 from ingestion.importer import import_file
-from ingestion.intake import announce_document, record_and_open_gates
+from ingestion.intake import record_and_open_gates
 from lifecycle.entities import EntityRef
 from lifecycle.views import entity_tasks
 from models import Category, Communication, DocumentType
@@ -221,7 +221,7 @@ class _Story:
         data = minimal_pdf([f"{kind.upper()} {reference}", "haulflow demo"])
         self.scans[f"{reference}-{kind}"] = data
         with session_scope() as session:
-            intake = record_and_open_gates(
+            record_and_open_gates(
                 session=session,
                 store=self.store,
                 ref=EntityRef(Category.ORDER, reference),
@@ -232,7 +232,6 @@ class _Story:
                 max_bytes=get_settings().max_document_bytes,
                 now=datetime.now(UTC),
             )
-        announce_document(intake, source="demo")
 
     def _tasks(self, reference: str) -> list[Any]:
         with session_scope() as session:

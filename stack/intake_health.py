@@ -6,10 +6,10 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
+from core.heartbeats import LISTEN, LISTEN_STALE_SECONDS, is_alive, last_seen
 from core.moments import human_moment
 from core.settings import Settings
 from ingestion.drops import count_drops, list_drops
-from ingestion.heartbeats import LISTEN, LISTEN_STALE_SECONDS, is_alive, last_seen
 from models import DropStatus
 from stack.report import Check
 

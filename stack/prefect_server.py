@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,11 +50,20 @@ class PrefectServer:
 
 
 def server_environment(
-    home: Path, *, host: str, port: int, ui: bool, log_level: str = "WARNING"
+    home: Path,
+    *,
+    host: str,
+    port: int,
+    ui: bool,
+    log_level: str = "WARNING",
+    extra: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The server's environment: its own PREFECT_HOME and SQLite file, no telemetry."""
+    """The server's environment: its own PREFECT_HOME and SQLite file, no telemetry.
+
+    `extra` overrides it: the production topology's PostgreSQL database and Redis broker.
+    """
     env = {name: value for name, value in os.environ.items() if not name.startswith("PREFECT_")}
-    return env | {
+    own = {
         "PREFECT_HOME": str(home),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
@@ -66,10 +75,8 @@ def server_environment(
         "PREFECT_UI_API_URL": f"http://{host}:{port}/api",
         # Offline by default: no promotional content fetched by the UI.
         "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
-        # A dispatch run queued behind another (one at a time) retries for the slot every
-        # 5 s instead of Prefect's 30 s, so a burst's queued runs do not wait minutes.
-        "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": "5",
     }
+    return env | own | dict(extra or {})
 
 
 def start_prefect_server(
@@ -80,6 +87,7 @@ def start_prefect_server(
     ui: bool = False,
     log_path: Path | None = None,
     log_level: str = "WARNING",
+    extra_env: Mapping[str, str] | None = None,
 ) -> PrefectServer:
     """Start the server process (not yet answering: see `wait_until_healthy`)."""
     if port_in_use(host, port):
@@ -92,7 +100,9 @@ def start_prefect_server(
     log_path = log_path or home / "server.log"
     process = start_logged(
         [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)],
-        env=server_environment(home, host=host, port=port, ui=ui, log_level=log_level),
+        env=server_environment(
+            home, host=host, port=port, ui=ui, log_level=log_level, extra=extra_env
+        ),
         log_path=log_path,
     )
     return PrefectServer(process=process, host=host, port=port, log_path=log_path, ui=ui)
@@ -139,10 +149,17 @@ def running_prefect_server(
     log_path: Path | None = None,
     log_level: str = "WARNING",
     timeout: float = STARTUP_TIMEOUT_SECONDS,
+    extra_env: Mapping[str, str] | None = None,
 ) -> Iterator[PrefectServer]:
     """A started and healthy server, stopped at exit (also when the start fails)."""
     server = start_prefect_server(
-        home=home, port=port, host=host, ui=ui, log_path=log_path, log_level=log_level
+        home=home,
+        port=port,
+        host=host,
+        ui=ui,
+        log_path=log_path,
+        log_level=log_level,
+        extra_env=extra_env,
     )
     try:
         wait_until_healthy(server, timeout=timeout)

@@ -26,8 +26,9 @@ LEFT_BEHIND = ("Postponed", "Held")
 
 
 def flow_names() -> list[str]:
-    """Every haulflow flow, deployed or run in process (an import's `generate-tasks`)."""
-    return sorted({spec.flow_name for spec in deployment_specs()} | {"generate-tasks"})
+    """Every haulflow flow, deployed or run in process (an import's `generate-tasks`, the
+    sweep's `dispatch` drain)."""
+    return sorted({spec.flow_name for spec in deployment_specs()} | {"generate-tasks", "dispatch"})
 
 
 def run_checks(

@@ -1,11 +1,11 @@
 """`haulflow status`: is the stack healthy, and what to do about each problem.
 
 Healthy means: the Prefect server answers, every deployment is served (a runner polls it,
-so Prefect marks it READY), a sweep ran in the last few minutes, no haulflow run crashed or
-failed in the last hour, no ready task has waited longer than asked, and, with an SQS queue
-configured, `haulflow listen` polls it. Failed tasks, sends stuck past their timeout, runs
-that postponed e-mails and refused inbox drops are warnings: they need a person, but the
-stack itself works.
+so Prefect marks it READY), a sweep ran in the last few minutes, a dispatcher is alive, no
+haulflow run crashed or failed in the last hour, no ready task has waited longer than
+asked, and, with an SQS queue configured, `haulflow listen` polls it. Failed tasks, sends
+stuck past their timeout, runs that postponed e-mails and refused inbox drops are warnings:
+they need a person, but the stack itself works.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from core.prefect_runtime import (
 )
 from core.settings import get_settings
 from deployments.catalog import DEPLOYMENT_NAMES
+from stack.dispatch_health import dispatcher_check
 from stack.intake_health import intake_checks
 from stack.leftovers import PIDS_FILE, running_writer
 from stack.report import Check, StatusReport
@@ -50,7 +51,9 @@ def check_status(*, stale_minutes: int, now: datetime | None = None) -> StatusRe
     api_url, source = api_url_and_source()
     checks = [_server_check(api_url, source)]
     if api_url is not None and checks[0].severity == "ok":
-        checks += _prefect_checks(api_url, now=now, started_at=_stack_started_at(source))
+        started_at = _stack_started_at(source)
+        checks += _prefect_checks(api_url, now=now, started_at=started_at)
+        checks += _dispatcher_check(now=now, started_at=started_at)
     checks += _leftover_check()
     checks += _database_checks(now=now, stale_minutes=stale_minutes)
     return StatusReport(api_url=api_url, url_source=source, checks=checks)
@@ -89,6 +92,13 @@ def _server_check(api_url: str | None, source: str | None) -> Check:
     if source == str(_url_file()):
         advice += f"; {source} is left from a `haulflow up` that did not stop cleanly"
     return Check("server", "problem", f"no Prefect server answers at {where}", advice=advice)
+
+
+def _dispatcher_check(*, now: datetime, started_at: datetime | None) -> list[Check]:
+    try:
+        return [dispatcher_check(now=now, started_at=started_at)]
+    except (NotConfiguredError, SQLAlchemyError):
+        return []  # the database checks below say what is wrong with the database
 
 
 def _leftover_check() -> list[Check]:

@@ -26,7 +26,7 @@ from core.database import get_engine, upgrade_database
 from core.errors import HaulflowError
 from core.prefect_runtime import API_URL_FILE, prefect_api_url, prefect_connection
 from core.settings import Settings, get_settings
-from delivery.sender import RELAY_FILE
+from delivery.mailboxes import RELAY_FILE
 from deployments.catalog import DEPLOYMENT_NAMES
 from mail.sink import MailSink, running_mail_sink
 from stack.leftovers import PIDS_FILE, forget, running_writer, stop_leftovers, write_pids

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import boto3
-
 from core.errors import NotConfiguredError
 from core.settings import Settings
 from storage.base import DocumentStore
 from storage.folder import FolderStore
-from storage.s3 import S3Store
 
 
 def open_document_store(settings: Settings) -> DocumentStore:
@@ -20,6 +17,11 @@ def open_document_store(settings: Settings) -> DocumentStore:
             "HAULFLOW_DOCUMENT_STORE=s3 needs HAULFLOW_S3_BUCKET (and HAULFLOW_S3_ENDPOINT_URL "
             "for a store other than AWS)"
         )
+    # Imported here: a folder store (the default) never pays for boto3.
+    import boto3
+
+    from storage.s3 import S3Store
+
     client = boto3.client(
         "s3", endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region
     )

@@ -12,11 +12,9 @@ from datetime import UTC, datetime
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.events import emit_event
 from prefect.runtime import flow_run, task_run
 
 from core.database import session_scope
-from core.events import TASKS_READY, TASKS_RESOURCE, tasks_ready_payload, wake_up_event_id
 from lifecycle.generation import GenerationReport, generate_tasks, pending_entity_ids
 from models import Category
 
@@ -90,17 +88,3 @@ def generate_pending(category: str, limit: int) -> dict[str, int]:
             by=_generated_by(),
         )
     return _counts(len(entity_ids), report)
-
-
-def announce_new_tasks(*, created: int, reason: str) -> None:
-    """Wake `dispatch`: new tasks may be ready (one event id per 10-second bucket)."""
-    if not created:
-        return
-    now = datetime.now(UTC)
-    emit_event(
-        TASKS_READY,
-        resource=dict(TASKS_RESOURCE),
-        payload=tasks_ready_payload(reason=f"{created} tasks generated ({reason})", count=created),
-        occurred=now,
-        id=wake_up_event_id(now, TASKS_READY),
-    )

@@ -21,7 +21,8 @@ from core.database import session_scope
 from core.settings import get_settings
 from delivery.claims import claim_ready_tasks
 from delivery.gate import open_document_gates
-from delivery.sender import DeliveryReport, TaskProblem, deliver_tasks
+from delivery.reports import DeliveryReport, TaskProblem
+from delivery.sender import deliver_tasks
 from storage.factory import open_document_store
 
 TASK_FAILED = "haulflow.task.failed"

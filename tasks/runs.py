@@ -7,13 +7,14 @@ import uuid
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from prefect import task
+from prefect import get_run_logger, task
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from core.errors import HaulflowError
 from core.settings import get_settings
-from delivery.runs import RunResult, run_by_hand
+from delivery.runs import RunPage, RunResult, run_by_hand
 from lifecycle.entities import parse_entity_ref
 from models import Category
 from storage.factory import open_document_store
@@ -51,6 +52,7 @@ def run_task_by_hand(
     if created_before is not None:
         zone = ZoneInfo(get_settings().timezone)
         before = dt.datetime.combine(created_before, dt.time(), tzinfo=zone)
+    progress = _Progress(task_key)
     try:
         result = run_by_hand(
             key=task_key,
@@ -61,12 +63,40 @@ def run_task_by_hand(
             store=open_document_store(get_settings()),
             category=Category(category),
             flow_run_id=run_id(),
+            on_page=progress.page,
         )
     except HaulflowError as error:
         return {"refused": str(error)}
-    for problem in result.report.failed:
-        alert_failure(problem)
     return describe_run(result, dry_run=dry_run)
+
+
+class _Progress:
+    """A run's progress in Prefect: a progress artifact and an INFO line per page."""
+
+    def __init__(self, task_key: str) -> None:
+        self.task_key = task_key
+        self.artifact: uuid.UUID | None = None
+
+    def page(self, page: RunPage) -> None:
+        for problem in page.report.failed:
+            alert_failure(problem)
+        done, total = page.so_far.counts["entities"], page.so_far.total
+        percent = 100.0 * done / total if total else 100.0
+        if self.artifact is None:
+            # Called from a sync task: the synchronous variant, which returns the id.
+            created = create_progress_artifact(
+                percent, description=f"Entities {self.task_key} went through, of {total:,}."
+            )
+            assert isinstance(created, uuid.UUID)
+            self.artifact = created
+        else:
+            update_progress_artifact(self.artifact, percent)
+        get_run_logger().info(
+            "%s of %s entities done, %s e-mails sent",
+            f"{done:,}",
+            f"{total:,}",
+            f"{page.so_far.counts['sent']:,}",
+        )
 
 
 def describe_run(result: RunResult, *, dry_run: bool) -> dict[str, Any]:
@@ -92,12 +122,7 @@ def describe_run(result: RunResult, *, dry_run: bool) -> dict[str, Any]:
                 "subject": "; ".join(e["subject"] for e in emails) or "-",
             }
         )
-    counts = {
-        "entities": len(result.items),
-        "queued": sum(item.queued for item in result.items),
-        "sent": len(report["sent"]),
-        "failed": len(report["failed"]) + len(report["uncertain"]),
-    }
+    counts = {name: result.counts[name] for name in ("entities", "queued", "sent", "failed")}
     summary = (
         f"{counts['entities']} entities, {counts['queued']} queued, {counts['sent']} e-mails sent"
         f", {counts['failed']} failed" + (" (dry run)" if dry_run else "")
@@ -108,6 +133,6 @@ def describe_run(result: RunResult, *, dry_run: bool) -> dict[str, Any]:
         "summary": summary,
         "problems": {kind: report[kind] for kind in ("failed", "uncertain", "retrying")},
         "entities": [item.entity for item in result.items],
-        "already_sent": sum(item.outcome.startswith("already sent") for item in result.items),
+        "already_sent": result.counts["already_sent"],
         "recipients": sorted({r for e in report["sent"] for r in e["to"].split(", ")}),
     }

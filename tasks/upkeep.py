@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,15 +15,22 @@ from sqlmodel import col, select
 
 from core.database import get_engine, session_scope
 from core.events import DROP_REFUSED
+from core.heartbeats import alive, beat, stop_beating
 from core.settings import get_settings
 from delivery.claims import release_stale_claims
 from delivery.reconciliation import reconcile_documents
-from delivery.sender import entity_label
+from delivery.send_steps import entity_label
 from ingestion.drop_intake import take_in_waiting
+from lifecycle.generation import generate_tasks, pending_entity_ids
 from lifecycle.rescheduling import promote_due_tasks
-from models import Task, TaskStatus
+from models import Category, Task, TaskStatus
 from storage.factory import open_document_store
-from tasks.mail import automation_name
+from tasks.mail import automation_name, run_id
+
+SWEEP = "sweep"
+# A sweep beats once, at its start; one longer than this (a reconciliation of many thousand
+# keys on a slow store) may see the next one start beside it, which only repeats work.
+SWEEP_STALE_SECONDS = 300
 
 
 @task(name="promote-due-tasks", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
@@ -106,3 +116,44 @@ def take_in_waiting_drops() -> dict[str, Any]:
         "refused": len(report.refused),
         "waiting": report.still_waiting + report.retried,
     }
+
+
+@contextmanager
+def sweep_lease() -> Iterator[bool]:
+    """Hold the sweep's lease while the block runs; yields False when another sweep holds it.
+
+    A lease rather than a Prefect concurrency limit: a sweep killed with its process leaves
+    a row that goes stale after `SWEEP_STALE_SECONDS`, not a slot held for minutes.
+    """
+    engine = get_engine()
+    now = datetime.now(UTC)
+    with session_scope() as session:
+        others = alive(session=session, service=SWEEP, now=now, stale_seconds=SWEEP_STALE_SECONDS)
+    if others:
+        yield False
+        return
+    row = f"{SWEEP}:{run_id() or uuid.uuid4()}"
+    beat(engine=engine, service=SWEEP, now=now, row_id=row)
+    try:
+        yield True
+    finally:
+        stop_beating(engine=engine, service=SWEEP, row_id=row)
+
+
+@task(name="generate-pending-tasks", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
+def generate_missing(batch_size: int) -> int:
+    """Generate the tasks of entities still without them (an import whose generation failed)."""
+    created = 0
+    for category in Category:
+        with session_scope() as session:
+            ids = pending_entity_ids(session=session, category=category, limit=batch_size)
+            if ids:
+                report = generate_tasks(
+                    session=session,
+                    category=category,
+                    entity_ids=ids,
+                    now=datetime.now(UTC),
+                    by=automation_name(),
+                )
+                created += report.created
+    return created

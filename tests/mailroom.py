@@ -23,7 +23,8 @@ from sqlmodel import Session
 from core.settings import get_settings
 from delivery.claims import claim_ready_tasks
 from delivery.gate import open_document_gates
-from delivery.sender import DeliveryReport, deliver_tasks
+from delivery.reports import DeliveryReport
+from delivery.sender import deliver_tasks
 from ingestion.documents import record_document
 from lifecycle.entities import EntityRef
 from lifecycle.generation import generate_tasks

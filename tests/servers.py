@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import ipaddress
 import socket
 import ssl
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,6 +29,8 @@ class Received:
     mail_from: str
     rcpt_tos: tuple[str, ...]
     data: bytes
+    # When the server accepted it (time.monotonic), for latency measurements.
+    received_at: float = field(default_factory=time.monotonic)
 
     @property
     def message(self) -> EmailMessage:
@@ -44,6 +48,8 @@ class _Handler:
     # The client end of each connection that greeted (a STARTTLS re-greeting is the same).
     peers: set[Any] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # How long the server takes to accept each message (a real relay: tens of ms).
+    delay: float = 0.0
 
     async def handle_EHLO(  # noqa: N802
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
@@ -72,6 +78,8 @@ class _Handler:
     async def handle_DATA(  # noqa: N802
         self, server: Any, session: Any, envelope: Any
     ) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         with self.lock:
             if self.scripted:
                 return self.scripted.pop(0)
@@ -124,6 +132,10 @@ class SmtpSink:
     def refuse(self, *addresses: str, reply: str = "550 5.1.1 mailbox unavailable") -> None:
         """Refuse these recipients at RCPT TO with `reply` (a 550 unless told)."""
         self._handler.refused_recipients.update((address.lower(), reply) for address in addresses)
+
+    def take(self, seconds: float) -> None:
+        """Take `seconds` to accept each message from now on, as a real relay does."""
+        self._handler.delay = seconds
 
     def clear(self) -> None:
         with self._handler.lock:

@@ -6,6 +6,7 @@ The order exists before the automation was configured (seed 8): only a hand run 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -174,3 +175,59 @@ def test_communications_list_shows_the_trip_emails_that_carried_an_order(
     assert row["about"] == f"trip:{trip.reference}" and list(row) == sorted(row)
     assert as_json[0] == as_json[1]
     assert nothing.stdout.strip() == f"no e-mail was sent about order:{alone.reference}"
+
+
+def test_a_run_over_many_older_orders_shows_progress_stops_on_ctrl_c_and_resumes(
+    folder_mailroom: Mailroom, tmp_path: Path
+) -> None:
+    """As an operator runs it: a progress bar with ETA, Ctrl-C stops after the e-mail being
+    sent (exit 130, what to do), the same command again sends the rest, none twice."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from core.settings import get_settings
+    from storage.folder import FolderStore
+    from tests.cli.conftest import REPO
+
+    # Uploads into the store the command opens from its settings.
+    store = FolderStore(get_settings().resolved_documents_dir)
+    room = Mailroom(folder_mailroom.session, store, folder_mailroom.sink)
+    session = room.session
+    customer = make_party(session)
+    make_contact(session, customer, "cmr-pod-processing", email="pod@customer.example")
+    orders = [make_order(session, customer) for _ in range(80)]
+    session.commit()
+    room.configure()
+    for order in orders:
+        room.upload(order, "pod", pdf(f"pod {order.reference}", size=500))
+        room.upload(order, "cmr", pdf(f"cmr {order.reference}", size=500))
+    room.sink.take(0.05)  # a relay's pace: the run lasts long enough to be interrupted
+    tomorrow = (utcnow() + timedelta(days=1)).date().isoformat()
+    command = [sys.executable, "-m", "cli", "tasks", "run", "send-pod", "--created-before",
+               tomorrow, "--by", "alice"]  # fmt: skip
+
+    process = subprocess.Popen(
+        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 60
+    while len(room.sink.received) < 10:
+        assert time.monotonic() < deadline and process.poll() is None, process.communicate()
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, out + err
+    assert "stopping after the current e-mail" in err and "Traceback" not in err
+    assert "ETA" in err and "of 80 entities looked at); run the same command again" in err
+    stopped_at = len(room.sink.received)
+    assert 10 <= stopped_at < 80
+
+    again = subprocess.run(
+        command, cwd=REPO, capture_output=True, text=True, timeout=120, env=os.environ
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"{stopped_at} already sent" in again.stdout
+    subjects = [str(received.message["Subject"]) for received in room.sink.received]
+    assert len(subjects) == len(set(subjects)) == 80

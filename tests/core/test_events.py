@@ -11,10 +11,7 @@ import pytest
 
 from core.events import (
     BUCKET_SECONDS,
-    DOCUMENT_UPLOADED,
     ENTITIES_CHANGED,
-    document_uploaded_payload,
-    emit_document_uploaded,
     emit_entities_changed,
     entities_changed_payload,
     wake_up_event_id,
@@ -98,30 +95,3 @@ def test_a_burst_in_one_bucket_reaches_the_server_as_one_event(prefect_api: str)
     assert events[0].related == []  # not tied to whatever flow run this process ran before
     assert events[0].payload["created"] == {"order": 1, "booking": 0, "trip": 0, "invoice": 0}
     assert events[0].payload["changed"]["invoice"] == 2
-
-
-def test_uploads_share_a_bucket_id_of_their_own() -> None:
-    upload_id = wake_up_event_id(BUCKET_START, DOCUMENT_UPLOADED)
-    assert upload_id == wake_up_event_id(BUCKET_START + timedelta(seconds=5), DOCUMENT_UPLOADED)
-    assert upload_id != wake_up_event_id(BUCKET_START)  # not the "entities changed" one
-    payload = document_uploaded_payload(
-        order_reference="ORD-1", document_type="pod", document_id=uuid.UUID(int=1), source="cli"
-    )
-    assert set(payload) == {"order", "type", "document_id", "source"}
-
-
-def test_an_upload_wake_up_reaches_the_server(prefect_api: str) -> None:
-    from prefect.client.orchestration import get_client
-
-    two_hours_ago = int(time.time()) - 7200
-    moment = datetime.fromtimestamp(two_hours_ago - two_hours_ago % BUCKET_SECONDS, UTC)
-    payload = document_uploaded_payload(
-        order_reference="ORD-7", document_type="cmr", document_id=uuid.uuid4(), source="cli"
-    )
-    event_id = emit_document_uploaded(payload, now=moment, api_url=prefect_api)
-    assert event_id == wake_up_event_id(moment, DOCUMENT_UPLOADED)
-    with prefect_connection(prefect_api), get_client(sync_client=True) as client:
-        (event,) = stored_events(client, [event_id])
-    assert event.event == DOCUMENT_UPLOADED
-    assert event.resource.id == "haulflow.documents"
-    assert event.payload == payload

@@ -147,3 +147,25 @@ def wait_until(
             tail = log.read_text()[-3000:] if log else ""
             pytest.fail(f"timed out waiting for {what}\n{tail}")
         time.sleep(0.25)
+
+
+def start_serve(
+    prefect_api: str,
+    log: Path,
+    client: SyncPrefectClient,
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """`haulflow serve` (no scheduled sweep), once its deployments are served; the caller
+    stops it (SIGINT, or SIGTERM as `haulflow up` does)."""
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cli", "serve"],
+            cwd=REPO,
+            env=os.environ
+            | {"PREFECT_API_URL": prefect_api, "HAULFLOW_SWEEP_INTERVAL_SECONDS": "3600"}
+            | (env or {}),
+            stdout=output,
+            stderr=output,
+        )
+    wait_until(lambda: all_ready(client), 90, "deployments served", process, log)
+    return process

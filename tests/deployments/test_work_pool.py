@@ -2,8 +2,8 @@
 
 As an operator sets it up: `prefect work-pool create`, `prefect --no-prompt deploy --all`
 from the repository, `prefect worker start --pool haulflow`; haulflow's database on
-PostgreSQL. The hand run (dry, real, again) and dispatch are started through the server and
-run by the worker in their own processes.
+PostgreSQL. The hand run (dry, real, again) and the sweep are started through the server and
+run by the worker in their own processes; the sweep starts the dispatcher, which sends.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from sqlmodel import select
+from sqlmodel import Session, select
 
+from delivery.dispatching import live_dispatchers
 from deployments.catalog import hand_run_deployment
 from deployments.prefect_yaml import WORK_POOL
-from models import Category, Communication, Task, TaskStatus
+from models import Category, Communication, Task, TaskStatus, utcnow
 from tests.deployments.conftest import prefect_cli, room_on, wait_until
 from tests.deployments.test_every_deployment import (
     _artifact,
@@ -116,15 +117,21 @@ def test_hand_run_and_dispatch_on_a_process_work_pool(
     assert again.state is not None and again.state.is_completed()
     assert len(_to(room, older.reference)) == 1
 
-    ready = room.order("pod@ready.example")
-    room.upload(ready, "pod", pdf("ready pod"))
-    room.upload(ready, "cmr", pdf("ready cmr"))
-    dispatched = _run(client, "dispatch/send-ready-emails", reason="worker test")
-    assert dispatched.state is not None and dispatched.state.is_completed(), dispatched.state
-    assert _to(room, ready.reference) == [("pod@ready.example",)]
-
-    # `prefect deploy` gave the form free text; a sweep offers the configured keys again.
+    # `prefect deploy` gave the form free text; a sweep offers the configured keys again,
+    # and starts the dispatcher no `serve` started here.
     swept = _run(client, "sweep/backstop")
     assert swept.state is not None and swept.state.is_completed(), swept.state
     form = client.read_deployment_by_name(name).parameter_openapi_schema
     assert form["properties"]["task_key"]["enum"] == ["send-pod"]
+    wait_until(lambda: _dispatchers(session) == 1, 60, "the dispatcher the sweep started")
+
+    # The dispatcher, a long-lived run on the worker, sends an upload's e-mail in seconds.
+    ready = room.order("pod@ready.example")
+    room.upload(ready, "pod", pdf("ready pod"))
+    room.upload(ready, "cmr", pdf("ready cmr"))
+    wait_until(lambda: _to(room, ready.reference) == [("pod@ready.example",)], 10, "e-mail")
+
+
+def _dispatchers(session: Session) -> int:
+    session.expire_all()
+    return len(live_dispatchers(session=session, now=utcnow()))

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-from core.database import current_revision, head_revision
+from core.database import MIGRATIONS_DIR, current_revision, engine_for, head_revision
 from models import KNOWN_ROLES
 
 
@@ -20,7 +23,14 @@ def test_migrated_schema_matches_models(engine: Engine) -> None:
 
 
 def test_database_is_at_head(engine: Engine) -> None:
-    assert current_revision(engine) == head_revision()
+    with engine.connect() as connection:
+        alembic_says = MigrationContext.configure(connection).get_current_revision()
+    assert current_revision(engine) == alembic_says == head_revision()
+    assert head_revision() == ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+
+
+def test_a_database_never_migrated_has_no_revision(tmp_path: Path) -> None:
+    assert current_revision(engine_for(f"sqlite:///{tmp_path / 'empty.db'}")) is None
 
 
 def test_known_roles_are_seeded(engine: Engine) -> None:

@@ -1,7 +1,9 @@
-"""`listen` says it is alive: one `heartbeats` row per process, refreshed before each poll.
+"""Long-running processes say they are alive: one `heartbeats` row each, refreshed as they go.
 
-`haulflow status` reads them: with an SQS queue configured, no `listen` seen for
-`LISTEN_STALE_SECONDS` means drops in the bucket are not being recorded.
+`listen` beats before each poll, `status` reads it (with an SQS queue configured, no `listen`
+seen for `LISTEN_STALE_SECONDS` means drops in the bucket are not being recorded). The
+dispatchers beat as they wait and send: their rows are their leases (`delivery.dispatching`),
+so a killed dispatcher holds nothing once its row is stale.
 """
 
 from __future__ import annotations
@@ -25,13 +27,17 @@ def heartbeat_id(service: str) -> str:
     return f"{service}@{socket.gethostname()}:{os.getpid()}"
 
 
-def beat(*, engine: Engine, service: str, now: datetime) -> None:
-    """Record that this process is alive now (a failure to write is the caller's to ignore)."""
+def beat(*, engine: Engine, service: str, now: datetime, row_id: str | None = None) -> None:
+    """Record that this process is alive now (a failure to write is the caller's to ignore).
+
+    `row_id` names the row when a process holds several (default `heartbeat_id(service)`).
+    """
+    row_id = row_id or heartbeat_id(service)
     with Session(engine) as session:
-        row = session.get(Heartbeat, heartbeat_id(service))
+        row = session.get(Heartbeat, row_id)
         if row is None:
             row = Heartbeat(
-                id=heartbeat_id(service),
+                id=row_id,
                 service=service,
                 host=socket.gethostname(),
                 pid=os.getpid(),
@@ -42,10 +48,10 @@ def beat(*, engine: Engine, service: str, now: datetime) -> None:
         session.commit()
 
 
-def stop_beating(*, engine: Engine, service: str) -> None:
+def stop_beating(*, engine: Engine, service: str, row_id: str | None = None) -> None:
     """This process stops: forget its row, so `status` does not count it as alive."""
     with Session(engine) as session:
-        row = session.get(Heartbeat, heartbeat_id(service))
+        row = session.get(Heartbeat, row_id or heartbeat_id(service))
         if row is not None:
             session.delete(row)
             session.commit()
@@ -60,6 +66,21 @@ def last_seen(*, session: Session, service: str) -> Heartbeat | None:
         .limit(1)
     )
     return session.exec(statement).first()
+
+
+def alive(
+    *, session: Session, service: str, now: datetime, stale_seconds: float
+) -> list[Heartbeat]:
+    """The processes of `service` seen within `stale_seconds`, oldest start first."""
+    statement = (
+        select(Heartbeat)
+        .where(
+            Heartbeat.service == service,
+            col(Heartbeat.seen_at) >= now - timedelta(seconds=stale_seconds),
+        )
+        .order_by(col(Heartbeat.started_at), col(Heartbeat.id))
+    )
+    return list(session.exec(statement).all())
 
 
 def is_alive(heartbeat: Heartbeat | None, now: datetime) -> bool:

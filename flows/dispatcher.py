@@ -1,0 +1,140 @@
+"""The dispatcher: a long-lived run that sends each ready e-mail task within a second."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import acreate_table_artifact
+from prefect.client.schemas.objects import State
+
+from core.moments import human_moment
+from core.settings import get_settings
+from delivery.dispatching import lease_id
+from tasks.audit import publish_entity_artifacts
+from tasks.dispatching import Shift, ensure_dispatchers, from_deployment, send_ready
+from tasks.mail import run_id
+from tasks.outcomes import final_state, rename_run, warn_problems
+
+# With nothing to do, look anyway this often: a retry whose moment came has no wake-up.
+IDLE_LOOK_SECONDS = 2.0
+# Past its lifetime, a dispatcher waits this long for its successor, then ends regardless
+# (the sweep starts another when none is alive).
+HANDOVER_SECONDS = 120.0
+# The run's table artifact lists this many e-mails and problems at most.
+ARTIFACT_ROWS = 1_000
+
+
+def _run_name() -> str:
+    return f"dispatcher from {human_moment(datetime.now(UTC))}"
+
+
+@flow(name="dispatcher", flow_run_name=_run_name)
+async def dispatcher(
+    batch_size: int = 200,
+    lifetime_seconds: float | None = None,
+    replicas: int | None = None,
+) -> State[dict[str, int]]:
+    """Send ready e-mail tasks as soon as the commit that readied them wakes this run.
+
+    Runs for its lifetime, then starts a successor and hands over once it is running. Each
+    batch it sends is a `send-ready` task run; each task left behind gets a WARNING line at
+    once, and the run ends `Completed`, or `Postponed`/`Held`/`Failed` (`tasks.outcomes`).
+
+    Args:
+        batch_size: Tasks claimed and sent per batch.
+        lifetime_seconds: How long this run dispatches before handing over (default
+            HAULFLOW_DISPATCHER_LIFETIME_SECONDS).
+        replicas: How many dispatchers should run (default HAULFLOW_DISPATCHERS); an older
+            one hands over when that many newer ones are alive.
+    """
+    settings = get_settings()
+    lifetime = lifetime_seconds or settings.dispatcher_lifetime_seconds
+    wanted = settings.dispatchers if replicas is None else replicas
+    log = get_run_logger()
+    shift_log = _ShiftLog()
+    started = time.monotonic()
+    successor_asked = False
+    with Shift(lease=lease_id(run_id()), replicas=max(wanted, 1)) as shift:
+        log.info("dispatching (%d wanted, lifetime %.0f s)", wanted, lifetime)
+        while shift.keep_going():
+            age = time.monotonic() - started
+            if age >= lifetime and not successor_asked:
+                if not from_deployment():
+                    break  # called in process, not through a deployment: no successor
+                ensure_dispatchers(wanted, successor=True)
+                successor_asked = True
+            if age >= lifetime + HANDOVER_SECONDS:
+                log.warning("no successor took over within %.0f s: ending", HANDOVER_SECONDS)
+                break
+            if await asyncio.to_thread(shift.work_waiting):
+                shift_log.add(send_ready(batch_size))
+                continue
+            await asyncio.to_thread(shift.wait, IDLE_LOOK_SECONDS)
+    return await shift_log.close()
+
+
+class _ShiftLog:
+    """What one dispatcher run did: e-mails, problems still open, for its end and artifacts."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self.problems: dict[str, dict[str, dict[str, Any]]] = {
+            "retrying": {},
+            "failed": {},
+            "uncertain": {},
+        }
+        self.sent = 0
+        self.batches = 0
+
+    def add(self, result: dict[str, Any]) -> None:
+        log = get_run_logger()
+        self.batches += 1
+        for email in result["sent"]:
+            self.sent += 1
+            log.info("sent %s on %s to %s", email["task key"], email["entity"], email["to"])
+            for open_problems in self.problems.values():
+                open_problems.pop(email["task"], None)  # postponed earlier, sent now: settled
+        fresh = {kind: result[kind] for kind in self.problems}
+        warn_problems(fresh)
+        for kind, rows in fresh.items():
+            self.problems[kind].update((str(row["task"]), row) for row in rows)
+        touched = [{"outcome": "sent", **row} for row in result["sent"]] + [
+            {"outcome": kind, **row} for kind, rows in fresh.items() for row in rows
+        ]
+        self.rows += touched[: max(ARTIFACT_ROWS - len(self.rows), 0)]
+        try:
+            publish_entity_artifacts([str(row["entity"]) for row in touched])
+        except Exception as error:
+            # The Prefect server is away (restarting): the e-mails went out and are recorded
+            # in the database, which is what counts; the artifacts catch up at the next batch.
+            log.warning("entity artifacts not published (%s: %s)", type(error).__name__, error)
+
+    async def close(self) -> State[dict[str, int]]:
+        problems = {kind: list(rows.values()) for kind, rows in self.problems.items()}
+        totals = {
+            "sent": self.sent,
+            "batches": self.batches,
+            "retrying": len(problems["retrying"]),
+            "failed": len(problems["failed"]) + len(problems["uncertain"]),
+        }
+        summary = (
+            f"{totals['sent']} e-mails sent in {totals['batches']} batches, "
+            f"{totals['retrying']} to retry, {totals['failed']} failed"
+        )
+        log = get_run_logger()
+        log.info("%s", summary)
+        try:
+            await acreate_table_artifact(
+                key="dispatcher-sent",
+                table=self.rows or [{"outcome": "nothing to send", "entity": "-", "task": "-"}],
+                description=f"E-mails sent and tasks left behind by this dispatcher ({summary}; "
+                f"the first {ARTIFACT_ROWS:,} rows).",
+            )
+            await rename_run(f"dispatcher until {human_moment(datetime.now(UTC))}: {summary}")
+        except Exception as error:  # the Prefect server is away; the database has it all
+            log.warning("run artifact and name not updated (%s: %s)", type(error).__name__, error)
+        return final_state(problems, summary=summary, result=totals)

@@ -1,0 +1,110 @@
+"""The dispatcher flow on a real Prefect server: sends as commits wake it, ends by what it left.
+
+Called in process with a short lifetime (the served runs, their handover and restarts are in
+tests/deployments/test_serve.py); e-mails go to a real SMTP server over TCP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pytest
+from sqlmodel import Session, select
+
+from core.settings import get_settings
+from flows.dispatcher import dispatcher
+from models import Task, TaskStatus
+from storage.folder import FolderStore
+from tasks.outcomes import result_of
+from tests.mailroom import Mailroom, pdf
+from tests.servers import SmtpSink
+
+if TYPE_CHECKING:
+    from prefect.client.orchestration import SyncPrefectClient
+
+
+@pytest.fixture
+def room(session: Session, smtp_sink: SmtpSink, quick_retries: None) -> Mailroom:
+    """A scenario whose store is the one the flow opens from the settings."""
+    room = Mailroom(session, FolderStore(get_settings().resolved_documents_dir), smtp_sink)
+    room.configure()
+    return room
+
+
+def _in_a_while(seconds: float, action: Callable[[], None]) -> threading.Thread:
+    """Run `action` in a thread after `seconds`, while the dispatcher runs in this one."""
+
+    def later() -> None:
+        time.sleep(seconds)
+        action()
+
+    thread = threading.Thread(target=later)
+    thread.start()
+    return thread
+
+
+def test_uploads_during_its_life_are_sent_at_once_and_listed(
+    room: Mailroom, prefect_client: SyncPrefectClient
+) -> None:
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    early = room.order()
+    room.upload(early, "pod", pdf("pod"))
+    room.upload(early, "cmr", pdf("cmr"))  # ready before the dispatcher starts
+    late = room.order()
+    room.upload(late, "pod", pdf("pod"))
+    uploaded: list[float] = []
+
+    def upload_cmr() -> None:
+        uploaded.append(time.monotonic())
+        room.upload(late, "cmr", pdf("cmr"))
+
+    uploader = _in_a_while(4, upload_cmr)
+    state = asyncio.run(dispatcher(lifetime_seconds=10, return_state=True))
+    uploader.join()
+
+    assert state.is_completed(), state
+    assert result_of(state)["sent"] == 2
+    [late_email] = [r for r in room.sink.received if late.reference in r.message["Subject"]]
+    assert late_email.received_at - uploaded[0] < 1.0
+    run_id = state.state_details.flow_run_id
+    run = prefect_client.read_flow_run(run_id)
+    assert run.name.startswith("dispatcher until ") and "2 e-mails sent" in run.name
+    room.session.expire_all()
+    assert {t.completed_by for t in room.session.exec(select(Task))} == {f"flow-run:{run_id}"}
+    artifacts = prefect_client.read_artifacts(
+        artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
+    )
+    listed = next(a for a in artifacts if a.key == "dispatcher-sent")
+    assert early.reference in str(listed.data) and late.reference in str(listed.data)
+
+
+def test_a_postponed_task_makes_the_run_end_postponed_with_a_warning(
+    room: Mailroom, monkeypatch: pytest.MonkeyPatch, prefect_client: SyncPrefectClient
+) -> None:
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    monkeypatch.setenv("HAULFLOW_SEND_RETRY_BASE_SECONDS", "600")
+    get_settings.cache_clear()
+    order = room.order()
+    room.sink.reply_next("451 4.3.0 try again later")
+    room.upload(order, "pod", pdf("pod"))
+    room.upload(order, "cmr", pdf("cmr"))
+    state = asyncio.run(dispatcher(lifetime_seconds=3, return_state=True))
+
+    assert (state.is_failed(), state.name) == (True, "Postponed")
+    room.session.expire_all()
+    assert room.session.exec(select(Task)).one().status == TaskStatus.READY
+    run_id = state.state_details.flow_run_id
+    deadline = time.monotonic() + 30
+    wanted = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id]))
+    while not any(
+        log.level == 30 and order.reference in log.message
+        for log in prefect_client.read_logs(wanted)
+    ):
+        assert time.monotonic() < deadline, "no WARNING line naming the order"
+        time.sleep(0.5)
