@@ -22,11 +22,11 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 from sqlmodel import col, select
@@ -43,6 +43,9 @@ from models import Category, DocumentType, Order, User, utcnow
 from models.configuration import validate_source
 from models.configuration.store import apply_configuration
 from storage.factory import open_document_store
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import State
 
 CONFIG = """\
 schema_version: 1
@@ -212,8 +215,11 @@ def generation(count: int, naive: int) -> dict[str, Any]:
     with prefect_server(get_settings().var_dir / "prefect"):
         import_orders(count, "NEW", generated=False)
         started = time.monotonic()
-        state = asyncio.run(
-            generate_flow(category=Category.ORDER, reason="benchmark", return_state=True)
+        state: State[Any] = asyncio.run(
+            cast(
+                Coroutine[Any, Any, State[Any]],
+                generate_flow(category=Category.ORDER, reason="benchmark", return_state=True),
+            )
         )
         seconds = time.monotonic() - started
         created = state.result()["order"]["created"]
@@ -306,7 +312,9 @@ def sweep(count: int, stored: int, unrecorded: int, naive_sample: int) -> dict[s
             # window (it leaves younger ones to the next sweep).
             with time_machine.travel(datetime.now(UTC) + timedelta(minutes=3), tick=True):
                 started = time.monotonic()
-                state = asyncio.run(sweep_flow(return_state=True))
+                state: State[Any] = asyncio.run(
+                    cast(Coroutine[Any, Any, State[Any]], sweep_flow(return_state=True))
+                )
                 seconds = time.monotonic() - started
         totals = state.result() if state.is_completed() else {}
         heads = 0

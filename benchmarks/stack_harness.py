@@ -1,18 +1,15 @@
-"""What the latency benchmark runs on: a throw-away var folder, its orders, the sink's mail.
+"""What the latency benchmarks run on: moto's S3 server, the orders, the sink's mail.
 
 The stack itself is `haulflow demo`'s (`stack.demo_stack.running_demo_stack`: migrate, sink,
-Prefect server, `haulflow serve`, every deployment READY); this module only points it at a
-temporary folder instead of `var/demo-run/`, so a benchmark never touches the user's data.
+Prefect server, `haulflow serve`, every deployment READY), in a scenario's own folder and
+database (`benchmarks.environment`), so a benchmark never touches the user's data.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,16 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlmodel import col, select
 
 from core.database import session_scope
-from core.settings import get_settings
 from ingestion.importer import import_file
-from models import Communication, Order
 from models.configuration import load_configuration
 from models.configuration.store import apply_configuration, file_sha256
 from stack.demo_data import generate_pending_tasks
-from stack.demo_stack import free_port
 
 BY = "benchmark"
 S3_BUCKET = "haulflow-benchmark"
@@ -64,40 +57,6 @@ tasks:
             subject: "POD/CMR commande {{ order.reference }}"
             text: "Bonjour, veuillez trouver le POD et le CMR de {{ order.reference }}."
 """
-
-
-@contextmanager
-def isolated_environment(var_dir: Path, *, s3_endpoint: str | None) -> Iterator[None]:
-    """Point this process (and the `serve` it starts) at `var_dir`, its SQLite file, free ports."""
-    saved = dict(os.environ)
-    for name in ("HAULFLOW_DATABASE_URL", "HAULFLOW_DOCUMENTS_DIR", "HAULFLOW_MAILSINK_DIR"):
-        os.environ.pop(name, None)
-    os.environ.pop("PREFECT_API_URL", None)
-    os.environ |= {
-        "HAULFLOW_VAR_DIR": str(var_dir),
-        "HAULFLOW_SMTP_SINK_PORT": str(free_port()),
-        "HAULFLOW_PREFECT_PORT": str(free_port()),
-        # This process emits the upload events: its Prefect client files stay in the folder too.
-        "PREFECT_HOME": str(var_dir / "prefect-client"),
-        "HAULFLOW_DOCUMENT_STORE": "s3" if s3_endpoint else "folder",
-    }
-    if s3_endpoint:
-        os.environ |= {
-            "HAULFLOW_S3_BUCKET": S3_BUCKET,
-            "HAULFLOW_S3_PREFIX": "",
-            "HAULFLOW_S3_ENDPOINT_URL": s3_endpoint,
-            "HAULFLOW_S3_REGION": S3_REGION,
-            "AWS_ACCESS_KEY_ID": "benchmark",
-            "AWS_SECRET_ACCESS_KEY": "benchmark",
-            "AWS_DEFAULT_REGION": S3_REGION,
-        }
-    get_settings.cache_clear()
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        get_settings.cache_clear()
 
 
 @contextmanager
@@ -228,84 +187,3 @@ class MailWatcher:
             if time.monotonic() > deadline:
                 return None
             time.sleep(0.05)
-
-
-# `haulflow serve` with `prefect.serve` replaced: it reports the poll interval of the Runner
-# it would have built, in the settings in effect at that point, and exits.
-_POLL_PROBE = """
-import sys
-import prefect
-from prefect.runner import Runner
-
-def probe(*deployments, limit=None, **kwargs):
-    print("runner-poll", Runner(limit=limit, **kwargs).query_seconds)
-
-prefect.serve = probe
-sys.argv = ["haulflow", "serve"]
-from cli.main import main
-main()
-"""
-
-
-def probe_runner_poll(env: dict[str, str]) -> float:
-    """The runner poll interval `haulflow serve` ends up with in `env`, not the one it asks for."""
-    done = subprocess.run(
-        [sys.executable, "-c", _POLL_PROBE], env=env, capture_output=True, text=True, timeout=120
-    )
-    for line in done.stdout.splitlines():
-        if line.startswith("runner-poll "):
-            return float(line.split()[1])
-    raise RuntimeError(f"the runner poll probe failed:\n{done.stdout}{done.stderr}")
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """A flow run as the Prefect server saw it."""
-
-    name: str
-    state: str
-    created: datetime
-    started: datetime | None
-    ended: datetime | None
-
-
-def read_flow_runs(api_url: str) -> dict[uuid.UUID, RunRecord]:
-    """Every flow run of the benchmark's Prefect server, by id."""
-    from prefect.client.orchestration import get_client
-
-    from core.prefect_runtime import prefect_connection
-
-    runs: list[Any] = []
-    with prefect_connection(api_url), get_client(sync_client=True) as client:
-        # The server returns at most 200 per request.
-        while page := client.read_flow_runs(limit=200, offset=len(runs)):
-            runs += page
-    return {
-        run.id: RunRecord(
-            run.name, run.state_name or "?", run.created, run.start_time, run.end_time
-        )
-        for run in runs
-        if run.created is not None
-    }
-
-
-def sending_run_ids(references: list[str]) -> dict[str, uuid.UUID]:
-    """For each reference, the flow run whose communication sent its e-mail."""
-    with session_scope() as session:
-        rows = session.exec(
-            select(Order.reference, Communication.flow_run_id)
-            .join(Communication, col(Communication.entity_id) == col(Order.id))
-            .where(col(Order.reference).in_(references))
-        ).all()
-    return {reference: run_id for reference, run_id in rows if run_id is not None}
-
-
-def describe_sender(reference: str, run_name: str | None) -> str:
-    """Which wake-up sent an e-mail: its own order's upload event, another's, or the sweep."""
-    if run_name is None:
-        return "no e-mail"
-    if reference in run_name:
-        return "own order's event"
-    if "uploaded" in run_name:
-        return "earlier order's event"
-    return "sweep" if "sweep" in run_name else run_name

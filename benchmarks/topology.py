@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 
@@ -42,6 +42,9 @@ from models import Category
 from models.configuration import validate_source
 from models.configuration.store import apply_configuration
 from stack.prefect_server import running_prefect_server
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import FlowRun
 
 REPO = Path(__file__).resolve().parent.parent
 POOL = "haulflow"
@@ -250,8 +253,11 @@ def drain(topology: Topology, references: list[str], dispatchers: int, timeout: 
     from prefect.deployments import run_deployment
 
     runs = [
-        run_deployment(
-            DISPATCHER, parameters={"replicas": dispatchers}, timeout=0, as_subflow=False
+        cast(
+            "FlowRun",
+            run_deployment(
+                DISPATCHER, parameters={"replicas": dispatchers}, timeout=0, as_subflow=False
+            ),
         ).id
         for _ in range(dispatchers)
     ]
