@@ -197,6 +197,10 @@ def test_every_deployment_runs_on_the_served_stack(
     assert row["sent to"] == "pod@older.example"
     assert _artifact(client, real.id, f"order-{older.reference.lower()}")[0]["status"] == "done"
     assert real.name == f"send-pod on {older.reference}: 1 e-mail(s) sent to pod@older.example"
+    # Its progress, page by page, as a progress artifact: all of it done.
+    assert [float(a.data) for a in _run_artifacts(client, real.id) if a.type == "progress"] == [
+        100.0
+    ]
 
     # A second run sends nothing.
     again = _run(client, hand_run_deployment(Category.ORDER), task_key="send-pod",
@@ -289,6 +293,14 @@ def test_every_deployment_runs_on_the_served_stack(
         )
     )
     assert crashed == []
+
+
+def _run_artifacts(client: SyncPrefectClient, run_id: uuid.UUID) -> list[Any]:
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    return client.read_artifacts(
+        artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
+    )
 
 
 def _logs(client: SyncPrefectClient, run_id: uuid.UUID) -> list[Any]:
