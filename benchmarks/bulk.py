@@ -217,7 +217,7 @@ def generation(count: int, naive: int) -> dict[str, Any]:
         started = time.monotonic()
         state: State[Any] = asyncio.run(
             cast(
-                Coroutine[Any, Any, State[Any]],
+                "Coroutine[Any, Any, State[Any]]",
                 generate_flow(category=Category.ORDER, reason="benchmark", return_state=True),
             )
         )
@@ -313,7 +313,7 @@ def sweep(count: int, stored: int, unrecorded: int, naive_sample: int) -> dict[s
             with time_machine.travel(datetime.now(UTC) + timedelta(minutes=3), tick=True):
                 started = time.monotonic()
                 state: State[Any] = asyncio.run(
-                    cast(Coroutine[Any, Any, State[Any]], sweep_flow(return_state=True))
+                    cast("Coroutine[Any, Any, State[Any]]", sweep_flow(return_state=True))
                 )
                 seconds = time.monotonic() - started
         totals = state.result() if state.is_completed() else {}

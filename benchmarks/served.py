@@ -12,14 +12,16 @@ itself, and a drop in the bucket announced by S3 → SQS to `haulflow listen` (m
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.util
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -144,29 +146,21 @@ def burst(
     count: int,
     uploaders: int,
     server_log: Path,
-    announce: Callable[[str], None] = lambda reference: None,
+    announce: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """`count` orders, POD and CMR each, uploaded by `uploaders` threads as fast as they can;
-    `announce` runs after each upload (the naive design's event)."""
-    store = open_document_store(get_settings())
+    """`count` orders, POD and CMR each, uploaded as fast as they can by `uploaders`
+    processes (as concurrent uploaders are: `documents upload` commands, listeners, API
+    workers, each a process of its own); `announce` runs after each upload (the naive
+    design's event)."""
     references = prepare_orders(count, get_settings().var_dir / "input")
     watcher = MailWatcher(sink_dir, REFERENCES)
-    completed: dict[str, datetime] = {}
-    lock = threading.Lock()
-
-    def one(reference: str) -> None:
-        upload(store, reference, "pod")
-        announce(reference)
-        moment = datetime.now(UTC)
-        upload(store, reference, "cmr")
-        announce(reference)
-        with lock:
-            completed[reference] = moment
-
-    first = datetime.now(UTC)
-    with ThreadPoolExecutor(uploaders) as pool:
-        list(pool.map(one, references))
-    last = datetime.now(UTC)
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(uploaders, mp_context=spawn, initializer=_uploader_started) as pool:
+        # Every uploader started and connected before the clock starts.
+        list(pool.map(_ready_to_upload, [0.5] * uploaders))
+        first = datetime.now(UTC)
+        completed = dict(pool.map(partial(_upload_order, announce=announce), references))
+        last = datetime.now(UTC)
     intake_seconds = (last - first).total_seconds()
     deadline = time.monotonic() + max(120.0, count * 1.0)
     while time.monotonic() < deadline and len(watcher.found) < count:
@@ -193,6 +187,45 @@ def burst(
         "server_log_dropped": log.lower().count("dropped"),
         **result.summary(),
     }
+
+
+def _uploader_started() -> None:
+    # A pool's process ends with os._exit, which skips atexit: whatever events it emitted
+    # (the naive design's) are sent before it ends, as a command's would be at its exit.
+    multiprocessing.util.Finalize(None, _send_pending_events, exitpriority=10)
+
+
+def _send_pending_events() -> None:
+    if "prefect.events" in sys.modules:
+        from prefect._internal.concurrency.services import QueueService
+
+        QueueService.drain_all(timeout=30, at_exit=False)
+
+
+@cache
+def _store() -> DocumentStore:
+    return open_document_store(get_settings())
+
+
+def _ready_to_upload(pause: float) -> None:
+    """Open the store and the database in this uploader process, then hold it a moment
+    (so each warm-up call lands in a process of its own)."""
+    with session_scope() as session:
+        session.exec(select(Communication.id).limit(1)).all()
+    _store()
+    time.sleep(pause)
+
+
+def _upload_order(reference: str, announce: Callable[[str], None] | None) -> tuple[str, datetime]:
+    """One order's POD then CMR; the moment right before its CMR (the completing upload)."""
+    upload(_store(), reference, "pod")
+    if announce is not None:
+        announce(reference)
+    moment = datetime.now(UTC)
+    upload(_store(), reference, "cmr")
+    if announce is not None:
+        announce(reference)
+    return reference, moment
 
 
 def _settle(watcher: MailWatcher, references: list[str], result: Latencies) -> None:

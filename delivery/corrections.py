@@ -70,9 +70,12 @@ def handle_corrected_document(
     *, session: Session, document: Document, now: datetime, by: str
 ) -> list[Correction]:
     """Apply each affected task's policy to a newly recorded `document`; the caller commits."""
+    same = _earlier_versions(session, document)
+    if not same:
+        return []  # a first document of its type: no e-mail can have carried one
     corrections = []
     for task, definition, label in _done_tasks_attaching(session, document):
-        earlier = _earlier_attachment(session, task, document)
+        earlier = _earlier_attachment(session, task, same)
         if earlier is None:
             continue
         sent_at, name = earlier
@@ -169,12 +172,10 @@ def _label(session: Session, category: Category, entity_id: uuid.UUID) -> str:
     return f"{category.value}:{entity.reference if entity else entity_id}"
 
 
-def _earlier_attachment(
-    session: Session, task: Task, document: Document
-) -> tuple[datetime, str] | None:
-    """When the task's last e-mail carried a document of this order and type, and its name."""
+def _earlier_versions(session: Session, document: Document) -> set[str]:
+    """The ids of the other documents of the same order, type and stop."""
     stop = col(Document.trip_stop_id)
-    same = {
+    return {
         str(document_id)
         for document_id in session.exec(
             select(Document.id).where(
@@ -185,6 +186,12 @@ def _earlier_attachment(
             )
         )
     }
+
+
+def _earlier_attachment(
+    session: Session, task: Task, same: set[str]
+) -> tuple[datetime, str] | None:
+    """When the task's last e-mail carried one of the documents `same`, and its name."""
     emails = session.exec(
         select(Communication)
         .where(Communication.task_id == task.id)

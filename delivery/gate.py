@@ -8,7 +8,9 @@ generation would have planned it had the documents been there: an automatic task
 `ready` (or `scheduled` with an offset), a manual one `open`.
 
 Only waiting tasks whose entity has at least one document are looked at, so a sweep over
-thousands of tasks still waiting for their first scan costs one query.
+thousands of tasks still waiting for their first scan costs one query; and an entity is
+loaded whole only when its recorded types cover what a task requires (a POD alone, awaiting
+its CMR, costs one more query, not a snapshot).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from core.settings import get_settings
 from lifecycle.entities import in_chunks, load_snapshots
 from lifecycle.rescheduling import move_task
 from lifecycle.schedules import plan_task
+from lifecycle.snapshot_queries import recorded_document_types
 from models import Category, Document, Task, TaskDefinition, TaskStatus, TripOrder
 
 
@@ -47,13 +50,16 @@ def open_document_gates(
     zone = get_settings().timezone
     for category, pairs in by_category.items():
         for chunk in in_chunks(pairs):
+            complete = _complete_enough(session, category, chunk)
+            if not complete:
+                continue
             snapshots = load_snapshots(
                 session=session,
                 category=category,
-                entity_ids=[task.entity_id for task, _ in chunk],
+                entity_ids=[task.entity_id for task, _ in complete],
                 carrier_timezone=zone,
             )
-            for task, definition in chunk:
+            for task, definition in complete:
                 snapshot = snapshots.get(task.entity_id)
                 if snapshot is None:
                     continue
@@ -72,18 +78,36 @@ def open_document_gates(
     return moved
 
 
+def _complete_enough(
+    session: Session, category: Category, pairs: list[tuple[Task, TaskDefinition]]
+) -> list[tuple[Task, TaskDefinition]]:
+    """The pairs whose entity has recorded every type the task requires."""
+    recorded = recorded_document_types(session, category, [task.entity_id for task, _ in pairs])
+    return [
+        (task, definition)
+        for task, definition in pairs
+        if set(definition.spec.get("required_documents", ()))
+        <= recorded.get(task.entity_id, frozenset())
+    ]
+
+
 def _waiting_with_documents(
     session: Session, order_ids: list[uuid.UUID] | None, limit: int
 ) -> list[tuple[Task, TaskDefinition]]:
-    """Waiting tasks of orders with a document, and of trips carrying an order with one."""
-    order_has_document = sa.exists().where(col(Document.order_id) == Task.entity_id)
-    trip_has_document = sa.exists().where(
-        col(TripOrder.trip_id) == Task.entity_id,
-        col(Document.order_id) == TripOrder.order_id,
-    )
-    if order_ids is not None:
-        order_has_document = order_has_document.where(col(Document.order_id).in_(order_ids))
-        trip_has_document = trip_has_document.where(col(TripOrder.order_id).in_(order_ids))
+    """Waiting tasks of orders with a document, and of trips carrying an order with one;
+    with `order_ids` (orders that just got one), the waiting tasks of those orders and of
+    the trips carrying them."""
+    if order_ids is None:
+        order_has_document = sa.exists().where(col(Document.order_id) == Task.entity_id)
+        trip_has_document = sa.exists().where(
+            col(TripOrder.trip_id) == Task.entity_id,
+            col(Document.order_id) == TripOrder.order_id,
+        )
+    else:
+        order_has_document = col(Task.entity_id).in_(order_ids)
+        trip_has_document = col(Task.entity_id).in_(
+            select(TripOrder.trip_id).where(col(TripOrder.order_id).in_(order_ids))
+        )
     statement = (
         select(Task, TaskDefinition)
         .join(TaskDefinition, col(TaskDefinition.id) == Task.definition_id)

@@ -236,6 +236,22 @@ def load_trips(
     }
 
 
+def recorded_document_types(
+    session: Session, category: Category, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, frozenset[str]]:
+    """The document types an order (or every order of a trip) has recorded, as its
+    snapshot's `document_types` reads them, in one or two queries; orders and trips only."""
+    if category is Category.TRIP:
+        complete = _complete_document_types(session, ids)
+    else:
+        complete = _group(
+            session.exec(
+                select(Document.order_id, Document.type).where(col(Document.order_id).in_(ids))
+            ).all()
+        )
+    return {entity_id: frozenset(types) for entity_id, types in complete.items()}
+
+
 def _complete_document_types(
     session: Session, trip_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, set[str]]:
