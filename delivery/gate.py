@@ -97,6 +97,8 @@ def _waiting_with_documents(
     """Waiting tasks of orders with a document, and of trips carrying an order with one;
     with `order_ids` (orders that just got one), the waiting tasks of those orders and of
     the trips carrying them."""
+    order_has_document: sa.ColumnElement[bool]
+    trip_has_document: sa.ColumnElement[bool]
     if order_ids is None:
         order_has_document = sa.exists().where(col(Document.order_id) == Task.entity_id)
         trip_has_document = sa.exists().where(

@@ -243,13 +243,13 @@ def recorded_document_types(
     snapshot's `document_types` reads them, in one or two queries; orders and trips only."""
     if category is Category.TRIP:
         complete = _complete_document_types(session, ids)
-    else:
-        complete = _group(
-            session.exec(
-                select(Document.order_id, Document.type).where(col(Document.order_id).in_(ids))
-            ).all()
-        )
-    return {entity_id: frozenset(types) for entity_id, types in complete.items()}
+        return {trip_id: frozenset(types) for trip_id, types in complete.items()}
+    recorded = _group(
+        session.exec(
+            select(Document.order_id, Document.type).where(col(Document.order_id).in_(ids))
+        ).all()
+    )
+    return {order_id: frozenset(types) for order_id, types in recorded.items()}
 
 
 def _complete_document_types(
