@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -71,6 +72,8 @@ def running_moto_s3() -> Iterator[str]:
     try:
         host, port = server.get_host_and_port()
         endpoint = f"http://{host}:{port}"
+        # moto keeps its buckets in the process, across servers: start from none.
+        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"))
         client = s3_client(endpoint)
         client.create_bucket(
             Bucket=S3_BUCKET, CreateBucketConfiguration={"LocationConstraint": S3_REGION}
