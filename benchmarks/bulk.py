@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
+from zoneinfo import ZoneInfo
 
 import yaml
 from sqlmodel import col, select
@@ -168,7 +169,8 @@ def retro(count: int) -> dict[str, Any]:
         configure()
         references = import_orders(count, "OLD", generated=True)
         record_scans(references, ("pod", "cmr"), SCAN_BYTES)
-        tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+        carrier_now = datetime.now(UTC).astimezone(ZoneInfo(get_settings().timezone))
+        tomorrow = (carrier_now + timedelta(days=1)).date().isoformat()
         started = time.monotonic()
         done = subprocess.run(
             [
@@ -192,7 +194,10 @@ def retro(count: int) -> dict[str, Any]:
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         if done.returncode != 0:
             raise RuntimeError(f"tasks run failed: {done.stdout[-2000:]}{done.stderr[-2000:]}")
-        sample = next((work / "sink").glob("*.eml")).read_bytes()
+        sent = sorted((work / "sink").glob("*.eml"))
+        if len(sent) != count:
+            raise RuntimeError(f"tasks run sent {len(sent)} of {count}: {done.stdout[-2000:]}")
+        sample = sent[0].read_bytes()
     raw = raw_smtp_rate(sample, work / "raw-sink", messages=min(count, 1000))
     return {
         "orders": count,

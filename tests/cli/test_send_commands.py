@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import select
@@ -205,7 +206,9 @@ def test_a_run_over_many_older_orders_shows_progress_stops_on_ctrl_c_and_resumes
         room.upload(order, "pod", pdf(f"pod {order.reference}", size=500))
         room.upload(order, "cmr", pdf(f"cmr {order.reference}", size=500))
     room.sink.take(0.05)  # a relay's pace: the run lasts long enough to be interrupted
-    tomorrow = (utcnow() + timedelta(days=1)).date().isoformat()
+    # The option names a day of the carrier's calendar, which may already be tomorrow in UTC.
+    carrier_now = utcnow().astimezone(ZoneInfo(get_settings().timezone))
+    tomorrow = (carrier_now + timedelta(days=1)).date().isoformat()
     command = [sys.executable, "-m", "cli", "tasks", "run", "send-pod", "--created-before",
                tomorrow, "--by", "alice"]  # fmt: skip
 
