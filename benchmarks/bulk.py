@@ -169,7 +169,7 @@ def retro(count: int) -> dict[str, Any]:
         configure()
         references = import_orders(count, "OLD", generated=True)
         record_scans(references, ("pod", "cmr"), SCAN_BYTES)
-        carrier_now = datetime.now(UTC).astimezone(ZoneInfo(get_settings().timezone))
+        carrier_now = utcnow().astimezone(ZoneInfo(get_settings().timezone))
         tomorrow = (carrier_now + timedelta(days=1)).date().isoformat()
         started = time.monotonic()
         done = subprocess.run(
