@@ -1,7 +1,8 @@
 """Bulk work, each in a process of its own (its peak memory is its own): a retroactive hand
-run over many older orders, generation for many new ones, a sweep over many waiting tasks.
+run over many older orders, generation for many new ones, a sweep over many waiting tasks,
+the import of one large file (`--count` is then its size in MB).
 
-    python -m benchmarks.bulk retro|generation|sweep --count N [--engine sqlite|postgresql]
+    python -m benchmarks.bulk retro|generation|sweep|import --count N [--engine ...]
 
 prints one JSON object. haulflow's way and the naive way (one task run per e-mail or per
 entity, one HEAD request per awaited document) are measured in the same process, on the same
@@ -244,6 +245,56 @@ def generation(count: int, naive: int) -> dict[str, Any]:
     }
 
 
+ORDER_ITEM = """\
+  - reference: "IMP-{number:07d}"
+    customer: IMP-CUST
+    customer_reference: "PO-{number:07d}"
+    status: planned
+    pickup: {{country: FR, at: "2026-12-01T08:00"}}
+    delivery: {{country: BE, at: "2026-12-01T16:00"}}
+"""
+
+
+def write_import_file(path: Path, megabytes: int) -> int:
+    """A file of one customer and as many orders as fit in `megabytes`; how many orders."""
+    head = (
+        "parties:\n  - {reference: IMP-CUST, kind: customer, name: Import Client SA, "
+        "country: FR, language: fr, timezone: Europe/Paris,\n     contacts: [{email: "
+        "pod@client.example, roles: [cmr-pod-processing]}]}\norders:\n"
+    )
+    limit, written, count = megabytes * 1_000_000, len(head), 0
+    with path.open("w", encoding="utf-8") as file:
+        file.write(head)
+        while written + len(item := ORDER_ITEM.format(number=count)) <= limit:
+            file.write(item)
+            written += len(item)
+            count += 1
+    return count
+
+
+def large_import(megabytes: int) -> dict[str, Any]:
+    """`import_file` over one file of `megabytes` (the command's own step, before task
+    generation), in this process, so its peak RSS is the import's."""
+    configure()
+    path = get_settings().var_dir / "large-import.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    orders = write_import_file(path, megabytes)
+    started_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    started = time.monotonic()
+    with session_scope() as session:
+        report = import_file(path, session=session, by="benchmark")
+    seconds = time.monotonic() - started
+    return {
+        "file_mb": path.stat().st_size / 1e6,
+        "orders": orders,
+        "orders_created": report.counts["orders"].created,
+        "seconds": seconds,
+        "orders_per_s": orders / seconds,
+        "rss_before_mb": started_rss,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
 def naive_generation() -> int:
     """One task run per pending order (the naive design), in one flow run."""
     from prefect import flow, task
@@ -395,7 +446,7 @@ def raw_smtp_rate(message: bytes, directory: Path, *, messages: int) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bulk")
-    parser.add_argument("scenario", choices=("retro", "generation", "sweep"))
+    parser.add_argument("scenario", choices=("retro", "generation", "sweep", "import"))
     parser.add_argument("--count", type=int, required=True)
     parser.add_argument("--naive", type=int, default=0, help="items for the naive design")
     parser.add_argument("--stored", type=int, default=0, help="sweep: orders with a POD")
@@ -408,6 +459,12 @@ def main(argv: list[str] | None = None) -> int:
     ):
         if args.scenario == "retro":
             result = retro(args.count)
+        elif args.scenario == "import":
+            # --count is the file's size in MB; the limit is raised when the file needs it.
+            limit = max(get_settings().max_import_bytes, args.count * 1_000_000)
+            os.environ["HAULFLOW_MAX_IMPORT_BYTES"] = str(limit)
+            get_settings.cache_clear()
+            result = large_import(args.count)
         elif args.scenario == "generation":
             result = generation(args.count, args.naive)
         else:

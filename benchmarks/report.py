@@ -54,6 +54,7 @@ SECTIONS = (
     ("sweep", "Sweep over waiting tasks"),
     ("generation", "Generation for new orders"),
     ("workers", "One worker against two (production topology)"),
+    ("import", "Import of one large file"),
 )
 
 

@@ -44,13 +44,14 @@ class Profile:
     generation_orders: int
     naive_generation_orders: int
     backlog: int
+    import_megabytes: int
 
 
 PROFILES = {
     "full": Profile(
-        "full", 20, 2.0, 10, 1000, 200, 4, 10_000, 100_000, 10_000, 100, 10_000, 1_000, 2_000
+        "full", 20, 2.0, 10, 1000, 200, 4, 10_000, 100_000, 10_000, 100, 10_000, 1_000, 2_000, 50
     ),  # fmt: skip
-    "ci": Profile("ci", 5, 1.0, 3, 100, 20, 4, 300, 5_000, 1_000, 20, 1_000, 200, 400),
+    "ci": Profile("ci", 5, 1.0, 3, 100, 20, 4, 300, 5_000, 1_000, 20, 1_000, 200, 400, 10),
 }
 
 
@@ -99,6 +100,7 @@ def run(profile: Profile, work: Path, log: Log, only: set[str] | None = None) ->
             },
         ),  # fmt: skip
         ("workers", lambda: workers(work / "workers", profile)),
+        ("import", lambda: {e: bulk("import", e, count=profile.import_megabytes) for e in engines}),
     ]
     for name, scenario in scenarios:
         if only and name not in only:
@@ -394,6 +396,11 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
         None if requests is None or expected is None else requests <= expected + 1)  # fmt: skip
     wall = get("steady", "sqlite", "cli", "upload_command_wall_s", "median")
     add("`documents upload` wall time (median)", wall, "≤ 1 s", _le(wall, 1.0))
+    for engine in result.get("engines", []):
+        megabytes, rss = get("import", engine, "file_mb"), get("import", engine, "peak_rss_mb")
+        size = "?" if megabytes is None else f"{megabytes:.0f}"
+        add(f"import of a {size} MB file: peak RSS MB ({engine})", rss,
+            "≤ 512 (well under 1 GB) for 50 MB", _le(rss, 512))  # fmt: skip
     speedup = get("workers", "speedup")
     add("two workers ÷ one worker", speedup, "≥ 1.6", None if speedup is None else speedup >= 1.6)
     return rows

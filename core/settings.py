@@ -43,8 +43,9 @@ class Settings(BaseSettings):
     # The carrier's own timezone: for local times on entities without a party (own trips).
     timezone: str = "Europe/Paris"
     max_document_bytes: int = Field(default=20_000_000, gt=0)
-    # An import or configuration file: ~40,000 orders, well under a gigabyte of memory.
-    max_import_bytes: int = Field(default=10_000_000, gt=0)
+    # An import or configuration file: ~290,000 orders; read in chunks, a 50 MB import peaks
+    # under 500 MB (docs/architecture.md, "Input from outside").
+    max_import_bytes: int = Field(default=60_000_000, gt=0)
     # Sending: a temporary SMTP failure is retried after base * 2^(attempt-1) seconds, capped,
     # until max attempts; a task claimed longer than sending_timeout is presumed crashed.
     send_max_attempts: int = Field(default=8, ge=1)

@@ -46,10 +46,12 @@ def check_file(parsed: ParsedFile, stored: Stored) -> None:
 
 
 def _collect_party_kinds(parsed: ParsedFile, stored: Stored) -> dict[str, str | None]:
-    # None: the party is in the file but invalid, so its kind is unknown (already reported).
+    # Parties are checked before the sections referring to them, so every valid party of the
+    # file is known by then. None: in the file but invalid, its kind unknown (already reported).
+    parsed.party_kinds.update({e.item.reference: e.item.kind.value for e in parsed.parties})
     kinds: dict[str, str | None] = {ref: party.kind for ref, party in stored.parties.items()}
     kinds.update(dict.fromkeys(parsed.written.get("parties", {})))
-    kinds.update({entry.item.reference: entry.item.kind.value for entry in parsed.parties})
+    kinds.update(parsed.party_kinds)
     return kinds
 
 
@@ -171,11 +173,11 @@ def _check_external(parsed: ParsedFile, stored: Stored, section: str) -> None:
     party_of: dict[uuid.UUID, str] = {party.id: ref for ref, party in stored.parties.items()}
     written = parsed.written.get(section, {})
     rows: dict[str, Any] = getattr(stored, section)
-    # (party reference, its reference) → (entity holding it, its line in the file or None).
-    owners: dict[tuple[str, str], tuple[str, int | None]] = {}
+    # Kept from chunk to chunk, so a value is unique across the whole file.
+    owners = parsed.owners.setdefault(section, {})
     for (party_id, value), reference in stored.external[section].items():
         if party_id in party_of and reference not in written:
-            owners[(party_of[party_id], value)] = (reference, None)
+            owners.setdefault((party_of[party_id], value), (reference, None))
     for entry in getattr(parsed, section):
         row = rows.get(entry.item.reference)
         party = _resolve_final(entry.item, party_key, row, party_column)

@@ -29,50 +29,113 @@ username (users). Rules a file author relies on:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+from sqlalchemy import text
 from sqlmodel import Session
 
 from core.errors import InvalidFileError
 from core.sourcefile import load_source
 from ingestion.checks import check_file
-from ingestion.parsing import ParsedFile, parse_file
+from ingestion.parsing import ParsedFile, parse_chunks, read_file
 from ingestion.party_upserts import write_contacts, write_parties, write_users
 from ingestion.report import Counts, ImportReport
-from ingestion.stored import Stored, load_stored
+from ingestion.schema import SECTIONS
+from ingestion.stored import load_stored
 from ingestion.transport_upserts import write_bookings, write_invoices, write_orders, write_trips
 from ingestion.writer import Writer
+from models import utcnow
 
 __all__ = ["Counts", "ImportReport", "import_file"]
+
+# Items validated, checked and written at a time: a large file is never held as validated
+# items or as rows all at once, and the database is asked in batches of this size.
+CHUNK_SIZE = 2_000
 
 
 def import_file(path: Path, *, session: Session, by: str) -> ImportReport:
     """Check the whole file, then upsert it in `session` (the caller commits)."""
-    source = load_source(path)
-    parsed = parse_file(source)
-    if source.data is None and parsed.problems:
+    parsed = read_file(load_source(path))
+    if parsed.source.data is None and parsed.problems:
         raise InvalidFileError(parsed.problems)
     with session.no_autoflush:
-        stored = load_stored(session=session, parsed=parsed)
-        check_file(parsed, stored)
+        # Parties first: the sections after them need their kinds.
+        for section in SECTIONS:
+            for chunk in parse_chunks(parsed, section, CHUNK_SIZE):
+                check_file(chunk, load_stored(session=session, parsed=chunk))
         if parsed.problems:
             raise InvalidFileError(parsed.problems)
-        return _write(session=session, parsed=parsed, stored=stored, by=by)
+        return _write(session=session, parsed=parsed, by=by)
 
 
-def _write(*, session: Session, parsed: ParsedFile, stored: Stored, by: str) -> ImportReport:
-    """Upsert in four flushed stages, each referring only to rows of the earlier ones."""
-    writer = Writer(session=session, stored=stored, by=by)
-    write_parties(writer, parsed)
-    write_users(writer, parsed)
+def _write(*, session: Session, parsed: ParsedFile, by: str) -> ImportReport:
+    """Upsert stage by stage and chunk by chunk; each flushed chunk refers only to rows
+    written before it, which the next chunk's stored rows then include."""
+    report, now = ImportReport(), utcnow()
+    for section, write in _STAGES:
+        if write is _write_credit_notes and not _has_credit_notes(parsed):
+            continue
+        for number, chunk in enumerate(parse_chunks(parsed, section, CHUNK_SIZE), 1):
+            stored = load_stored(session=session, parsed=chunk)
+            writer = Writer(session=session, stored=stored, by=by, report=report, now=now)
+            write(writer, chunk)
+            writer.flush_all()
+            if number & (number - 1) == 0:  # 1, 2, 4, 8…: each time the rows written double
+                _refresh_statistics(session, section)
+    return report
+
+
+def _refresh_statistics(session: Session, section: str) -> None:
+    """Let PostgreSQL's planner see the rows this transaction wrote (ANALYZE counts them).
+
+    Without it, the planner keeps the table's size from before the import, scans instead of
+    using the reference indexes, and each chunk's lookups cost the whole table: a 10 MB
+    import took 66 s on PostgreSQL against 8 s on SQLite.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for table in _LOOKED_UP[section]:
+        session.execute(text(f"ANALYZE {table}"))
+
+
+# The tables the next chunks of a section look rows up in.
+_LOOKED_UP = {
+    "parties": ("parties", "contacts"),
+    "users": ("users",),
+    "orders": ("orders",),
+    "bookings": ("bookings",),
+    "trips": ("trips",),
+    "invoices": ("invoices",),
+}
+
+
+def _has_credit_notes(parsed: ParsedFile) -> bool:
+    items = parsed.source.data.get("invoices") if parsed.count("invoices") else []
+    return any(isinstance(item, dict) and item.get("credits") is not None for item in items)
+
+
+def _write_parties(writer: Writer, chunk: ParsedFile) -> None:
+    write_parties(writer, chunk)
     writer.flush()
-    write_contacts(writer, parsed)
-    write_orders(writer, parsed)
-    writer.flush()
-    write_bookings(writer, parsed)
-    write_trips(writer, parsed)
-    write_invoices(writer, parsed, credit_notes=False)
-    writer.flush()
-    write_invoices(writer, parsed, credit_notes=True)
-    writer.flush_all()
-    return writer.report
+    write_contacts(writer, chunk)
+
+
+def _write_invoices(writer: Writer, chunk: ParsedFile) -> None:
+    write_invoices(writer, chunk, credit_notes=False)
+
+
+def _write_credit_notes(writer: Writer, chunk: ParsedFile) -> None:
+    # A stage of its own, after every invoice it may credit.
+    write_invoices(writer, chunk, credit_notes=True)
+
+
+_STAGES: list[tuple[str, Callable[[Writer, ParsedFile], None]]] = [
+    ("parties", _write_parties),
+    ("users", write_users),
+    ("orders", write_orders),
+    ("bookings", write_bookings),
+    ("trips", write_trips),
+    ("invoices", _write_invoices),
+    ("invoices", _write_credit_notes),
+]

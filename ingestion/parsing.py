@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar, get_args
 
 from pydantic import BaseModel, ValidationError
@@ -42,15 +42,31 @@ class Entry(Generic[M]):
     item: M
 
 
+# (party reference, the party's own reference) → (entity holding it, its index in the file or
+# None for the database): who holds each external reference seen so far.
+Owners = dict[tuple[str, str], tuple[str, int | None]]
+
+
 @dataclass
 class ParsedFile:
-    """The valid items of each section, the keys written (valid or not), and problems."""
+    """One file read for import: what is known of all of it, and the valid items of one chunk.
+
+    `read_file` fills what concerns the whole file (keys, repeated items, problems);
+    `parse_chunks` then gives views sharing it, each holding the valid items of one chunk of
+    one section, so a large file is never held as validated items all at once.
+    """
 
     source: SourceDocument
     problems: list[Problem] = field(default_factory=list)
     # Section → key → index of its first item, including items that failed validation, so a
     # reference to a broken item is not reported a second time as unknown.
     written: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Section → indexes of items repeating an earlier item's key (reported, never validated).
+    repeated: dict[str, set[int]] = field(default_factory=dict)
+    # What the checks learn chunk by chunk: the kind of each valid party of the file, and the
+    # holders of external references (section → owners).
+    party_kinds: dict[str, str] = field(default_factory=dict)
+    owners: dict[str, Owners] = field(default_factory=dict)
     parties: list[Entry[PartyIn]] = field(default_factory=list)
     users: list[Entry[UserIn]] = field(default_factory=list)
     orders: list[Entry[OrderIn]] = field(default_factory=list)
@@ -72,9 +88,14 @@ class ParsedFile:
         text = f"{self.label(section, index)}: {message}"
         self.problems.append(Problem(self.source.file, line, text))
 
+    def count(self, section: str) -> int:
+        """How many items the file has in `section` (0 when it is missing or not a list)."""
+        items = self.source.data.get(section) if isinstance(self.source.data, dict) else None
+        return len(items) if isinstance(items, list) else 0
 
-def parse_file(source: SourceDocument) -> ParsedFile:
-    """Validate every item of every section; items with problems are left out."""
+
+def read_file(source: SourceDocument) -> ParsedFile:
+    """What the whole file holds: its sections, every item's key, items repeating a key."""
     parsed = ParsedFile(source, problems=list(source.problems))
     data = source.data
     if data is None:
@@ -87,37 +108,56 @@ def parse_file(source: SourceDocument) -> ParsedFile:
         if key not in SECTIONS:
             hint = did_you_mean(key, list(SECTIONS)) or f"; sections are {', '.join(SECTIONS)}"
             parsed.problems.append(source.problem((key,), f"unknown section '{key}'{hint}"))
-    parsed.parties = _parse_items(parsed, "parties", PartyIn)
-    parsed.users = _parse_items(parsed, "users", UserIn)
-    parsed.orders = _parse_items(parsed, "orders", OrderIn)
-    parsed.bookings = _parse_items(parsed, "bookings", BookingIn)
-    parsed.trips = _parse_items(parsed, "trips", TripIn)
-    parsed.invoices = _parse_items(parsed, "invoices", InvoiceIn)
+    for section in SECTIONS:
+        _index_items(parsed, section)
     return parsed
 
 
-def _parse_items(parsed: ParsedFile, section: str, model: type[M]) -> list[Entry[M]]:
-    items = parsed.source.data.get(section)
+def _index_items(parsed: ParsedFile, section: str) -> None:
     written = parsed.written.setdefault(section, {})
+    repeated = parsed.repeated.setdefault(section, set())
+    items = parsed.source.data.get(section)
     if items is None:
-        return []
+        return
     if not isinstance(items, list):
         message = f"{section} must be a list (one '- ' line per item)"
         parsed.problems.append(parsed.source.problem((section,), message))
-        return []
+        return
     key_name = SECTIONS[section][2]
-    entries: list[Entry[M]] = []
     for index, raw in enumerate(items):
         key = _read_raw_key(raw, key_name)
-        if key is not None and key in written:
+        if key is None:
+            continue
+        if key in written:
             line = parsed.source.line_of((section, written[key]))
             message = f"appears twice in this file (first at line {line}); keep one"
             parsed.report(section, index, (key_name,), message)
-            continue
-        if key is not None:
+            repeated.add(index)
+        else:
             written[key] = index
+
+
+def parse_chunks(parsed: ParsedFile, section: str, size: int) -> Iterator[ParsedFile]:
+    """Views of `parsed` holding the valid items of `section`, `size` items at a time."""
+    model = SECTIONS[section][0]
+    count = parsed.count(section)
+    for start in range(0, count, size):
+        chunk = replace(parsed, parties=[], users=[], orders=[], bookings=[], trips=[], invoices=[])
+        setattr(chunk, section, _validate(parsed, section, model, start, min(start + size, count)))
+        yield chunk
+
+
+def _validate(
+    parsed: ParsedFile, section: str, model: type[M], start: int, stop: int
+) -> list[Entry[M]]:
+    items = parsed.source.data[section]
+    repeated = parsed.repeated.get(section, set())
+    entries: list[Entry[M]] = []
+    for index in range(start, stop):
+        if index in repeated:
+            continue
         try:
-            entries.append(Entry(index, model.model_validate(raw)))
+            entries.append(Entry(index, model.model_validate(items[index])))
         except ValidationError as error:
             for details in error.errors():
                 parsed.report(section, index, details["loc"], describe_error(details, model))

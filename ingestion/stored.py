@@ -11,6 +11,7 @@ from sqlmodel import Session, SQLModel, select
 
 from core.batches import in_chunks
 from ingestion.parsing import ParsedFile
+from ingestion.schema import SECTIONS
 from models import (
     Booking,
     BookingOrder,
@@ -102,7 +103,8 @@ def _load_by_key(session: Session, model: type[R], column: str, values: set[str]
 
 
 def _collect_keys(parsed: ParsedFile, section: str) -> set[str]:
-    return set(parsed.written.get(section, {}))
+    key_name = SECTIONS[section][2]
+    return {getattr(entry.item, key_name) for entry in getattr(parsed, section)}
 
 
 def _collect_party_keys(parsed: ParsedFile) -> set[str]:
@@ -178,11 +180,14 @@ def _load_external(session: Session, parsed: ParsedFile, stored: Stored) -> None
             getattr(rows[key], column) for key in _collect_keys(parsed, section) if key in rows
         }
         values.discard(None)
-        attribute = getattr(model, column)
-        query = select(model.reference, getattr(model, party_column), attribute)
+        # Only these parties' holders matter (the checks look up no other), and naming them
+        # lets the database use its (party, reference) unique index instead of a scan.
+        parties = {party.id for party in stored.parties.values()}
+        parties |= {getattr(row, party_column) for row in rows.values()} - {None}
+        attribute, party = getattr(model, column), getattr(model, party_column)
+        query = select(model.reference, party, attribute).where(party.in_(sorted(parties)))
         index: dict[tuple[uuid.UUID, str], str] = {}
-        for batch in in_chunks(sorted(values)):
+        for batch in in_chunks(sorted(values)) if parties else []:
             for reference, party_id, value in session.exec(query.where(attribute.in_(batch))):
-                if party_id is not None:
-                    index[(party_id, value)] = reference
+                index[(party_id, value)] = reference
         stored.external[section] = index

@@ -74,12 +74,20 @@ class Upserted:
 class Writer:
     """Writes in stages, flushed in order, so every insert follows the rows it refers to."""
 
-    def __init__(self, *, session: Session, stored: Stored, by: str) -> None:
+    def __init__(
+        self,
+        *,
+        session: Session,
+        stored: Stored,
+        by: str,
+        report: ImportReport | None = None,
+        now: datetime | None = None,
+    ) -> None:
         self.session = session
         self.stored = stored
         self.by = by
-        self.report = ImportReport()
-        self.now = utcnow()
+        self.report = report if report is not None else ImportReport()
+        self.now = now if now is not None else utcnow()
         self.default_zone = ZoneInfo(get_settings().timezone)
         self.zones = {party.id: party.timezone for party in stored.parties.values()}
         # Model → key → id, for stored rows and rows created by this import.

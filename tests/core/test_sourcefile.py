@@ -49,6 +49,73 @@ def test_every_path_has_its_line() -> None:
     assert document.problem(["items", 0], "bad") == Problem("f.yaml", 9, "bad")
 
 
+ITEMS = """\
+orders:
+  -
+    reference: A
+    pickup:
+      country: FR
+
+      at: 2026-12-01
+  - {reference: B,
+     pickup: {country: FR,
+              at: x}}
+  - &c
+    reference: C
+    stops: [{city: Lyon},
+            {city: Metz}]
+  - *c
+  - <<: *c
+    reference: E
+  - just text
+settings:
+  tasks:
+    - key: a
+      schedule: {on: created}
+"""
+
+
+@pytest.mark.parametrize(
+    ("path", "line"),
+    [
+        (["orders", 0], 3),
+        (["orders", 0, "pickup", "at"], 7),
+        (["orders", 0, "pickup", "missing"], 4),
+        (["orders", 1, "pickup", "at"], 10),
+        (["orders", 2, "stops", 1, "city"], 14),
+        # An alias: deeper paths stop at the alias, which is where the value is used.
+        (["orders", 3, "stops"], 15),
+        (["orders", 4, "reference"], 17),
+        (["orders", 4, "stops"], 16),
+        (["orders", 5, "anything"], 18),
+        (["orders", 6], 1),
+        (["settings", "tasks", 0, "schedule", "on"], 22),
+    ],
+)
+def test_lines_inside_items_are_found_again_from_the_text(path: list[str | int], line: int) -> None:
+    document = parse_source(ITEMS, file="f.yaml")
+
+    assert document.problems == []
+    assert document.line_of(path) == line
+
+
+def test_lines_inside_json_items() -> None:
+    text = '{"orders": [\n  {"reference": "A",\n   "pickup": {"at": 1}},\n  {"b": [1,\n 2]}]}\n'
+    document = parse_source(text, file="f.json", json_mode=True)
+
+    assert [
+        document.line_of(["orders", 0, "pickup", "at"]),
+        document.line_of(["orders", 1, "b", 1]),
+    ] == [3, 5]
+
+
+def test_a_list_as_a_key_drops_that_pair_only() -> None:
+    document = parse_source("a: 1\n? [1, 2]\n: {x: 1}\nb: 2\n", file="f.yaml")
+
+    assert [problem.line for problem in document.problems] == [2]
+    assert document.data == {"a": 1, "b": 2}
+
+
 def test_duplicate_keys_are_problems() -> None:
     document = parse_source("a: 1\nb:\n  c: 1\n  c: 2\na: 3\n", file="f.yaml")
 
@@ -75,6 +142,11 @@ def test_merge_keys_are_not_duplicates() -> None:
         ("a: &x [*x]\n", 1, "recursive alias"),
         ("a: !python/object:os.system x\n", 1, "cannot read this value"),
         ("a: !!binary aGk=\n", 1, "binary values"),
+        ("a: !!int twelve\n", 1, "cannot read this value"),
+        ("a: *nowhere\n", 1, "undefined alias 'nowhere'"),
+        ("a: &x 1\nb: &x 2\n", 2, "the anchor &x is defined twice (first at line 1)"),
+        ("a: {<<: [1]}\n", 1, "'<<' merges mappings only"),
+        ("? [1, 2]\n: x\n", 1, "a key must be plain text"),
     ],
 )
 def test_syntax_errors_are_located_problems(text: str, line: int, words: str) -> None:

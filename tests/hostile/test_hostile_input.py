@@ -51,7 +51,7 @@ EXPECTED = {
     "5b": "apply exit 0",
     "6a": "aliases repeat more than 100,000 values",
     "6b": "… (1,000,000 characters)",
-    "6c": "the limit is 10,000,000 (HAULFLOW_MAX_IMPORT_BYTES)",
+    "6c": "the limit is 60,000,000 (HAULFLOW_MAX_IMPORT_BYTES)",
     "6d": "exit 1: error: scan.pdf is larger than the limit of 20,000,000 bytes",
     "6e": "values are nested more than 64 levels deep",
     "6f": "exit 1: error: cannot use the database",

@@ -49,3 +49,12 @@ def count_rows() -> Callable[[Session], dict[str, int]]:
         }
 
     return count
+
+
+@pytest.fixture(params=["chunks of 2,000", "one item per chunk"])
+def every_chunk_size(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run a test with the import's own chunk size, then with every item in a chunk of its
+    own, so checks and writes that span chunks (references, repeated keys, external
+    references, credit notes) are exercised on small files."""
+    if request.param == "one item per chunk":
+        monkeypatch.setattr("ingestion.importer.CHUNK_SIZE", 1)

@@ -12,6 +12,9 @@ from sqlmodel import Session
 from core.errors import InvalidFileError, Problem
 from ingestion.importer import ImportReport, import_file
 
+# Each test also runs with every item in a chunk of its own.
+pytestmark = pytest.mark.usefixtures("every_chunk_size")
+
 ImportText = Callable[..., ImportReport]
 
 PARTIES = """\

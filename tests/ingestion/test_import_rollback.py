@@ -14,6 +14,9 @@ from sqlmodel import Session
 from core.errors import InvalidFileError
 from ingestion.importer import import_file
 
+# Each test also runs with every item in a chunk of its own.
+pytestmark = pytest.mark.usefixtures("every_chunk_size")
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "entities.yaml"
 
 CountRows = Callable[[Session], dict[str, int]]

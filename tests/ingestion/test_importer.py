@@ -28,6 +28,9 @@ from models import (
     TripStop,
 )
 
+# Each test also runs with every item in a chunk of its own.
+pytestmark = pytest.mark.usefixtures("every_chunk_size")
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "entities.yaml"
 
 ImportText = Callable[..., ImportReport]
@@ -253,6 +256,22 @@ invoices:
     credit = session.exec(select(Invoice).where(Invoice.reference == "C1")).one()
     invoice = session.exec(select(Invoice).where(Invoice.reference == "I1")).one()
     assert (credit.credited_invoice_id, credit.amount) == (invoice.id, Decimal("-10"))
+
+
+def test_a_credit_note_may_come_before_the_invoice_it_credits(
+    session: Session, import_text: ImportText
+) -> None:
+    import_text(
+        ACME
+        + """
+invoices:
+  - {reference: C1, kind: credit_note, party: ACME, credits: I1, amount: "-10", currency: EUR}
+  - {reference: I1, kind: revenue, party: ACME, amount: 10, currency: EUR}
+"""
+    )
+    credit = session.exec(select(Invoice).where(Invoice.reference == "C1")).one()
+    invoice = session.exec(select(Invoice).where(Invoice.reference == "I1")).one()
+    assert credit.credited_invoice_id == invoice.id
 
 
 def test_json_files_import(session: Session, write_file: Callable[..., Path]) -> None:
