@@ -20,7 +20,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from cli.output import console, stderr
 from core.database import get_engine, require_current_schema
 from core.errors import NotConfiguredError
-from core.heartbeats import LISTEN, beat, stop_beating
 from core.moments import human_moment
 from core.settings import Settings, get_settings
 from ingestion.inbox import inbox_location
@@ -28,6 +27,7 @@ from ingestion.listener import ListenReport
 from ingestion.listener import listen as listen_loop
 from ingestion.notifications import SqsSource
 from models import utcnow
+from models.heartbeats import LISTEN, beat, stop_beating
 from storage.factory import open_document_store
 
 # AWS queue URLs name their region: https://sqs.eu-west-1.amazonaws.com/123456789012/name

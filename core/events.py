@@ -15,13 +15,13 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from core.categories import Category
 from core.prefect_runtime import (
     flush_prefect_workers,
     prefect_api_url,
     prefect_connection,
     prefect_server_reachable,
 )
-from models import Category
 
 ENTITIES_CHANGED = "haulflow.entities.changed"
 ENTITIES_RESOURCE = {"prefect.resource.id": "haulflow.entities"}

@@ -18,9 +18,9 @@ from datetime import datetime
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from core.heartbeats import alive, beat, stop_beating
 from delivery.claims import has_sendable_tasks
 from models import Heartbeat
+from models.heartbeats import alive, beat, stop_beating
 
 DISPATCHER = "dispatcher"
 # A dispatcher beats between batches and while it waits; a batch of 200 sends at a relay's

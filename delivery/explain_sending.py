@@ -15,9 +15,9 @@ from sqlmodel import col, select
 from core.errors import HaulflowError
 from core.secrets import PREFECT_BLOCK, read_secret
 from core.settings import get_settings
-from delivery.corrections import documents_after_last_email, policy_of
 from delivery.explain_checks import Facts, Findings
 from delivery.mailboxes import mailbox_account, smtp_relay
+from lifecycle.corrections import documents_after_last_email, policy_of
 from lifecycle.generation import read_fallback_role
 from lifecycle.recipients import Resolution, resolve_recipients
 from mail.smtp import open_smtp

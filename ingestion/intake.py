@@ -15,9 +15,9 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from delivery.corrections import Correction, handle_corrected_document
-from delivery.gate import open_document_gates
 from ingestion.documents import UploadResult, record_document
+from lifecycle.corrections import Correction, handle_corrected_document
+from lifecycle.document_gate import open_document_gates
 from lifecycle.entities import EntityRef
 from models import DocumentType
 from storage.base import DocumentStore
@@ -29,7 +29,7 @@ _RECORDED_LENGTH = 100
 @dataclass(frozen=True)
 class Intake:
     """The recorded document, the tasks that now have every required document, and the done
-    tasks whose e-mail carried an earlier version of it (`delivery.corrections`)."""
+    tasks whose e-mail carried an earlier version of it (`lifecycle.corrections`)."""
 
     result: UploadResult
     opened: list[uuid.UUID]

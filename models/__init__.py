@@ -1,9 +1,10 @@
 """Tables, one module per aggregate; importing this package registers every table."""
 
+from core.categories import Category
 from models.base import UTCDateTime, utcnow
 from models.bookings import Booking, BookingOrder, BookingStatus
 from models.communications import Communication
-from models.definitions import Category, ConfigVersion, Execution, TaskDefinition
+from models.definitions import ConfigVersion, Execution, TaskDefinition
 from models.documents import Document, DocumentType
 from models.drops import DropStatus, InboxDrop
 from models.heartbeats import Heartbeat

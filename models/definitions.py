@@ -17,13 +17,6 @@ from sqlmodel import Field, SQLModel
 from models.base import UTCDateTime, utcnow
 
 
-class Category(StrEnum):
-    ORDER = "order"
-    BOOKING = "booking"
-    TRIP = "trip"
-    INVOICE = "invoice"
-
-
 class Execution(StrEnum):
     MANUAL = "manual"
     AUTOMATIC = "automatic"

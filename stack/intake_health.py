@@ -6,11 +6,11 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from core.heartbeats import LISTEN, LISTEN_STALE_SECONDS, is_alive, last_seen
 from core.moments import human_moment
 from core.settings import Settings
 from ingestion.drops import count_drops, list_drops
 from models import DropStatus
+from models.heartbeats import LISTEN, LISTEN_STALE_SECONDS, is_alive, last_seen
 from stack.report import Check
 
 # Refusals older than this are history; `haulflow documents drops` still lists them.

@@ -20,9 +20,9 @@ from prefect.runtime import flow_run
 from core.database import session_scope
 from core.settings import get_settings
 from delivery.claims import claim_ready_tasks
-from delivery.gate import open_document_gates
 from delivery.reports import DeliveryReport, TaskProblem
 from delivery.sender import deliver_tasks
+from lifecycle.document_gate import open_document_gates
 from storage.factory import open_document_store
 
 TASK_FAILED = "haulflow.task.failed"

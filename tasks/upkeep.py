@@ -15,7 +15,6 @@ from sqlmodel import col, select
 
 from core.database import get_engine, session_scope
 from core.events import DROP_REFUSED
-from core.heartbeats import alive, beat, stop_beating
 from core.settings import get_settings
 from delivery.claims import release_stale_claims
 from delivery.reconciliation import reconcile_documents
@@ -24,6 +23,7 @@ from ingestion.drop_intake import take_in_waiting
 from lifecycle.generation import generate_tasks, pending_entity_ids
 from lifecycle.rescheduling import promote_due_tasks
 from models import Category, Task, TaskStatus
+from models.heartbeats import alive, beat, stop_beating
 from storage.factory import open_document_store
 from tasks.mail import automation_name, run_id
 

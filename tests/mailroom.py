@@ -22,10 +22,10 @@ from sqlmodel import Session
 
 from core.settings import get_settings
 from delivery.claims import claim_ready_tasks
-from delivery.gate import open_document_gates
 from delivery.reports import DeliveryReport
 from delivery.sender import deliver_tasks
 from ingestion.documents import record_document
+from lifecycle.document_gate import open_document_gates
 from lifecycle.entities import EntityRef
 from lifecycle.generation import generate_tasks
 from models import Category, DocumentType, Order, utcnow

@@ -212,7 +212,7 @@ class TaskDefinition(_Model):
     mailbox: str | None = None
     reply_to: NamedAddress | None = None
     on_uncertain_delivery: UncertainDelivery = "resend"
-    # A document recorded after the e-mail went out with an earlier one (`delivery.corrections`).
+    # A document recorded after the e-mail went out with an earlier one (`lifecycle.corrections`).
     on_corrected_document: CorrectedDocument = "ignore"
     # A paused definition's tasks wait (nothing is sent, nothing lost) until it is resumed.
     paused: bool = False

@@ -13,9 +13,9 @@ from sqlmodel import Session, select
 
 from core.settings import get_settings
 from delivery.claims import claim_ready_tasks
-from delivery.gate import open_document_gates
 from delivery.sender import deliver_tasks
 from ingestion.documents import check_upload, record_document
+from lifecycle.document_gate import open_document_gates
 from lifecycle.entities import EntityRef
 from mail.sink import running_mail_sink
 from models import Category, Document, DocumentType, Order, Task, TaskStatus, utcnow

@@ -13,13 +13,13 @@ import pytest
 from sqlmodel import Session, select
 
 from core.database import get_engine
-from core.heartbeats import LISTEN, beat
 from core.prefect_runtime import API_URL_FILE, prefect_connection
 from core.settings import get_settings
 from deployments.catalog import DEPLOYMENT_NAMES
 from ingestion.drops import remember_refused
 from ingestion.notifications import ObjectCreated
 from models import Order, TaskDefinition, TaskStatus, utcnow
+from models.heartbeats import LISTEN, beat
 from stack.leftovers import PIDS_FILE
 from stack.report import Check
 from stack.status import check_status
