@@ -33,7 +33,7 @@ from stack.demo_data import generate_pending_tasks
 BY = "benchmark"
 S3_BUCKET = "haulflow-benchmark"
 S3_REGION = "eu-west-1"
-# The seed's automatic POD/CMR row; the mailbox's server is irrelevant (all goes to the relay).
+# The automatic POD/CMR task; the mailbox's server is irrelevant (all goes to the relay).
 CONFIG = """\
 schema_version: 1
 carrier: {name: Transports Benchmark}

@@ -1,4 +1,4 @@
-"""`haulflow demo`: start a throw-away stack and tell the seed's story, checking each step."""
+"""`haulflow demo`: start a throw-away stack and tell the POD/CMR story, checking each step."""
 
 from __future__ import annotations
 

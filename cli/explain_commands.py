@@ -1,4 +1,4 @@
-"""`haulflow explain TASK_KEY ENTITY`: why a task's e-mail went out or did not (seed 7)."""
+"""`haulflow explain TASK_KEY ENTITY`: why a task's e-mail went out or did not."""
 
 from __future__ import annotations
 

@@ -67,7 +67,8 @@ def main() -> None:
 
     Usage errors (unknown option, bad value) are printed by typer itself in standalone mode.
     """
-    # No haulflow command may start a temporary Prefect server by accident (DESIGN).
+    # No haulflow command may start a temporary Prefect server by accident (Prefect starts one
+    # when no API URL is set, which takes seconds and loses the runs' history).
     forbid_ephemeral_server()
     try:
         build_app(sys.argv[1:])()

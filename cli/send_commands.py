@@ -62,7 +62,7 @@ def run(
     ] = False,
     by: By = None,
 ) -> None:
-    """Send an email task by hand, for entities created before the automation (seed 8).
+    """Send an email task by hand, for entities created before the automation.
 
     Creates the task from the current definition where the entity has none, then sends.
     A task already sent is left alone: running twice never sends twice.

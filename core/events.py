@@ -44,7 +44,8 @@ def entities_changed_payload(
 ) -> dict[str, Any]:
     """Counts per category; every key is present, even at 0.
 
-    A trigger template reading a missing key makes the automation fail silently (DESIGN), so
+    A trigger template reading a missing key makes the automation fail silently (measured on
+    Prefect 3), so
     `created.order`, `changed.invoice`, `created_total`... always exist.
     """
     created_counts = {c.value: len(created.get(c, ())) for c in Category}

@@ -7,7 +7,7 @@ one e-mail per customer to that customer's recipients only (its contacts, and tr
 that are its contacts), with only its orders and documents in the context and as
 attachments, plus one e-mail covering the whole trip to the recipients of no party (other
 trip contacts, fixed addresses), who are the trip's own. Recipients were resolved when the
-task was created (seed 5) and carry the party they belong to.
+task was created (a later contact change does not reach it) and carry the party they belong to.
 
 Language: the first recipient of the audience whose language has a variant, else the
 party's language, else the definition's default. Each message's `Message-ID` is derived

@@ -1,7 +1,7 @@
 """`haulflow explain`: why a task's e-mail went out or did not, checked from the data.
 
-The seed's troubleshooting list (point 7: not in manual mode? e-mail set up? contacts
-right?) answered in order: the definition, the task (or why there is none), execution,
+An operator's troubleshooting list (not in manual mode? e-mail set up? contacts right?)
+answered in order: the definition, the task (or why there is none), execution,
 e-mail, pauses, schedule, documents, recipients, mailbox, sending, sent, and documents
 recorded after the e-mail went out (`on_corrected_document`). Checks that do not
 apply are left out. The conclusion: a done task's e-mail (or that none was recorded), a

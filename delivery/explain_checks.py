@@ -74,7 +74,8 @@ class Facts:
     ref: EntityRef
     now: datetime
     snapshot: EntitySnapshot
-    # The task's own definition row when there is a task (seed 5), else the current one.
+    # The task's own definition row when there is a task (a task keeps the version it was
+    # created under), else the current one.
     definition: TaskDefinition
     task: Task | None
     mailbox: Mailbox | None
@@ -195,7 +196,7 @@ def check_task(
         found.add(
             "task",
             "info",
-            f"{detail}; later versions do not change it (seed 5)",
+            f"{detail}; later versions do not change a task already created",
             f"`haulflow tasks recalculate {ref}` applies version {latest} to it",
         )
     else:
@@ -255,7 +256,7 @@ def check_missing_task(
         if first is not None and applied_at is not None and applied_at > generated_at:
             detail = (
                 f"no task: {label} was created {format_moment(snapshot.created_at, zone)} "
-                f"(tasks generated {generated}), before the automation (seed 5): {key} "
+                f"(tasks generated {generated}), before the automation: {key} "
                 f"arrived in configuration version {first.config_version_id} on "
                 f"{format_moment(applied_at, zone)}"
             )

@@ -52,7 +52,7 @@ def check_email(facts: Facts, found: Findings) -> None:
     present = {"mailbox": definition.mailbox_key, "email": facts.spec.get("email")}
     missing = [name for name, value in present.items() if not value]
     if len(missing) == len(present):
-        # Neither is configured: a to-do for a person (the seed's manual row), not a fault.
+        # Neither is configured: a to-do for a person (a task run by hand, by design), not a fault.
         found.add(
             "e-mail",
             "info",

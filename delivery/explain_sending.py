@@ -29,7 +29,7 @@ _UNSENT = (TaskStatus.SCHEDULED, TaskStatus.WAITING_FOR_DOCUMENTS, TaskStatus.OP
 
 
 def check_recipients(facts: Facts, found: Findings) -> None:
-    """Who the e-mail goes to (frozen at creation, seed 5) and which roles nobody holds."""
+    """Who the e-mail goes to (frozen when the task was created) and which roles nobody holds."""
     intended_for: dict[str, Any] = facts.spec.get("intended_for", {})
     if not any(intended_for.get(name) for name in ("roles", "trip_contacts", "addresses")):
         found.add(
@@ -66,7 +66,7 @@ def check_recipients(facts: Facts, found: Findings) -> None:
         found.add(
             "contacts",
             "info",
-            "today's contacts differ from those frozen when the task was created (seed 5): "
+            "today's contacts differ from those frozen when the task was created: "
             f"now {', '.join(sorted(today)) or 'nobody'}; the task keeps its recipients",
             f"`haulflow tasks recalculate {facts.ref}` takes today's contacts",
         )

@@ -1,4 +1,4 @@
-"""A person runs an email task by hand (seed 8): for entities created before the automation.
+"""A person runs an email task by hand: for entities created before the automation.
 
 `prepare_run` decides, per entity, what a run does, and (unless `dry_run`) writes it:
 

@@ -1,10 +1,11 @@
 """Generate the tasks of created entities, a batch of hundreds per task run.
 
-One flow for the four categories: the deployments of issue 5 are this flow deployed once per
+One flow for the four categories: the generation deployments are this flow deployed once per
 category with `parameters={"category": ...}` (and once with none for the sweep), not wrapper
 flows, so there is one implementation and one run name scheme. The flow is async because a
-sync flow run costs over a second on exit (DESIGN); its steps are sync database work called
-one after the other (one writer is what SQLite allows; batches keep PostgreSQL busy enough).
+sync flow run costs over a second on exit (measured on Prefect 3); its steps are sync
+database work called one after the other (one writer is what SQLite allows; batches keep
+PostgreSQL busy enough).
 """
 
 from __future__ import annotations

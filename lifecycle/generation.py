@@ -4,7 +4,7 @@ For each entity, one task per definition of its category in the latest configura
 whose `auto_generate` is on and whose conditions match the entity. A cancelled entity gets no
 task. Each entity is then marked generated (`tasks_generated_at`). An entity already marked
 is skipped, so passing it again is safe and a configuration applied since then does not
-reach it (seed, point 5: new tasks appear only on new entities; `recalculation` is the
+reach it (new tasks appear only on new entities; `recalculation` is the
 explicit way).
 
 The database makes generation idempotent: tasks are unique per (category, entity,
@@ -14,7 +14,7 @@ the history rows (creation events, as `history.record_creation` writes them) are
 for the ids this call inserted. Rows are inserted sorted by (entity, key) so concurrent
 writers take their locks in the same order.
 
-A task keeps what it was generated from (seed, point 5): `definition_id` (the definition row
+A task keeps what it was generated from: `definition_id` (the definition row
 of that version) and the recipients resolved then (see `recipients`). The creation event's
 note names the version and any requested role nobody holds or invalid address dropped, for
 `explain`. Work is batched: per chunk of entities, a fixed number of queries for snapshots,

@@ -1,6 +1,6 @@
 """Re-apply the current configuration to one entity on purpose (`haulflow tasks recalculate`).
 
-Generation never revisits a task (seed, point 5); recalculation is the explicit exception:
+Generation never revisits a task; recalculation is the explicit exception:
 
 - A definition of the current version without a task on the entity gets one, by the rules of
   generation (`auto_generate` on, conditions matching, entity not cancelled).

@@ -1,4 +1,4 @@
-"""Who a task's e-mails go to, resolved once when the task is created (seed, point 5).
+"""Who a task's e-mails go to, resolved once when the task is created.
 
 For each entity, in this order:
 

@@ -1,4 +1,4 @@
-"""An entity's tasks and history as plain data: the seed's "order page" (seed, point 6)."""
+"""An entity's tasks and history as plain data: what a TMS shows on its order page."""
 
 from __future__ import annotations
 

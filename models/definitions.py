@@ -1,7 +1,7 @@
 """Configuration versions and the task definitions each version holds.
 
 Every `config apply` adds a version; tasks point at the definition row they were
-generated from, so a later version never changes an existing task (seed, point 5).
+generated from, so a later version never changes an existing task.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ class PartyKind(StrEnum):
     SUBCONTRACTOR = "subcontractor"
 
 
-# Qargo's ten contact roles plus the seed's "Client"; custom roles are added by configuration.
+# Qargo's ten contact roles plus "Client"; custom roles are added by configuration.
 KNOWN_ROLES: dict[str, str] = {
     "billing": "Billing",
     "claims-insurance": "Claims & insurance",

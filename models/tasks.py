@@ -51,7 +51,8 @@ class Task(SQLModel, table=True):
     status: str = Field(max_length=24)
     # "user:alice", "team:customer-service" or "role:operations".
     responsible: str | None = Field(default=None, max_length=110, index=True)
-    # Recipients resolved when the task was generated (seed 5: not retroactive).
+    # Recipients resolved when the task was generated (a later contact change does not
+    # reach it; `tasks recalculate` does).
     recipients: list[dict[str, Any]] = Field(default_factory=list, sa_type=sa.JSON)
     due_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -65,7 +65,7 @@ class TripStop(SQLModel, table=True):
 
 
 class TripContact(SQLModel, table=True):
-    """A contact email stored on a trip (the seed's "E-mails de contact" extra field)."""
+    """A contact email stored on a trip (a TMS's "E-mails de contact" extra field)."""
 
     __tablename__ = "trip_contacts"
 

@@ -1,4 +1,4 @@
-"""`haulflow demo`: the seed's story, told by the real system and checked at every step.
+"""`haulflow demo`: the POD/CMR story, told by the real system and checked at every step.
 
 An order from before the automation → the example configuration applied → orders and trips
 imported, tasks generated → the POD uploaded (nothing sent) → the CMR uploaded → one e-mail

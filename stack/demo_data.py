@@ -1,4 +1,4 @@
-"""The demo of `haulflow up --demo`: the seed's example configuration, entities and scans.
+"""The demo of `haulflow up --demo`: the example configuration, entities and scans.
 
 Loading is idempotent: the configuration is stored only when it differs from the current
 version, entities are upserted by reference, tasks are generated only for entities that

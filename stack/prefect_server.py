@@ -1,6 +1,6 @@
 """A real `prefect server start` in a child process: its home, its port, started and stopped.
 
-DESIGN's measured facts: with no network, telemetry locks the SQLite database at start-up, so
+Measured on Prefect 3: with no network, telemetry locks the SQLite database at start-up, so
 analytics are always off. The server gets an environment without the caller's `PREFECT_*`
 variables: the embedded stack is the same on every machine, whatever profile is active.
 """

@@ -1,6 +1,6 @@
 """The audit trail in Prefect: one keyed artifact per entity with its current task list.
 
-Artifact keys allow lowercase letters, digits and dashes only (DESIGN), so `order:ORD-1001`
+Prefect's artifact keys allow lowercase letters, digits and dashes only, so `order:ORD-1001`
 becomes `order-ord-1001`; each new version of a key keeps the previous ones in the UI's
 history. The communication log in the database stays the durable record: Prefect vacuums.
 """

@@ -51,7 +51,7 @@ mailboxes:
     paused: PAUSED
 """
 
-# The seed's automatic row: POD and CMR required, to the trip contacts and CMR/POD contacts.
+# The automatic POD/CMR task: POD and CMR required, to the trip contacts and CMR/POD contacts.
 SEND_POD = """
     - key: send-pod
       name: Envoi automatique POD

@@ -1,6 +1,6 @@
 """A real `prefect server start` for tests (isolated in a temporary folder), and readers of it.
 
-DESIGN's measured facts: `prefect_test_harness()` runs no scheduler, so tests of schedules and
+Measured on Prefect 3: `prefect_test_harness()` runs no scheduler, so tests of schedules and
 `serve` need a real server. It is the one `haulflow up` starts (`stack.prefect_server`), here
 on a free port without UI. One server serves a whole test session.
 """
@@ -43,7 +43,7 @@ def settled_task_runs(
     """The flow run's task runs, oldest first, once the server has recorded them all.
 
     The server records task runs from the events the flow process sends, a little later than
-    they happen (DESIGN: about 50 task runs/s on SQLite). "All" means: at least `at_least`,
+    they happen (about 50 task runs/s on SQLite, measured). "All" means: at least `at_least`,
     all completed, and no new one in the last second, so a flow that made far more task runs
     than expected cannot pass a bound by being read too early.
     """

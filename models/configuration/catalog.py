@@ -64,7 +64,7 @@ class CategorySpec:
         return [spec.path for spec in self.fields]
 
 
-# Qargo's ten contact roles plus the seed's "Client"; one list for the schema and the checks.
+# Qargo's ten contact roles plus "Client"; one list for the schema and the checks.
 BUILTIN_ROLES = KNOWN_ROLES
 
 DOCUMENT_TYPES = ("pod", "cmr", "other")

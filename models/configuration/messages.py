@@ -15,7 +15,7 @@ from core.suggestions import closest
 from core.suggestions import did_you_mean as suggestion_hint
 from core.text import excerpt
 
-# Words people bring from the seed article or other tools, mapped to the key haulflow uses.
+# Words people bring from their TMS or other tools, mapped to the key haulflow uses.
 SYNONYMS = {
     "recipient_roles": "intended_for",
     "recipients": "intended_for",

@@ -58,7 +58,7 @@ class Carrier(_Model):
 
 
 class TripExtraFields(_Model):
-    """Optional fields of trips (the seed's "extra fields")."""
+    """Optional fields of trips (a TMS's "extra fields")."""
 
     contact_emails: bool = False
 
@@ -115,7 +115,7 @@ class Smtp(_Model):
 
 
 class Mailbox(_Model):
-    """A sending account (the seed's "linked mailbox")."""
+    """A sending account (a TMS's "linked mailbox")."""
 
     key: Slug
     from_: NamedAddress = Field(alias="from")
@@ -162,7 +162,7 @@ class Condition(_Model):
 
 
 class IntendedFor(_Model):
-    """Who receives a task's e-mails (the seed's "intended for")."""
+    """Who receives a task's e-mails (a TMS's "intended for")."""
 
     roles: tuple[str, ...] = ()
     trip_contacts: bool = False
@@ -197,7 +197,7 @@ class EmailSpec(_Model):
 
 
 class TaskDefinition(_Model):
-    """One configured task of a category (the seed's "Tâche")."""
+    """One configured task of a category (a TMS's "Tâche")."""
 
     key: Slug
     name: Text

@@ -1,7 +1,7 @@
 """Applied configuration versions in the database: apply a new one, read the current one.
 
 Applying never touches existing tasks: they keep pointing at the definition rows of the
-version they were generated from (seed, point 5). Mailboxes, custom roles, teams and users
+version they were generated from. Mailboxes, custom roles, teams and users
 are upserted to their latest state; ones that disappear from the file are kept, because
 tasks of older versions may still refer to them.
 """

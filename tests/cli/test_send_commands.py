@@ -1,6 +1,6 @@
 """`tasks run`, `tasks resend` and `communications` as an operator runs them, end to end.
 
-The order exists before the automation was configured (seed 8): only a hand run sends it.
+The order exists before the automation was configured: only a hand run sends it.
 """
 
 from __future__ import annotations

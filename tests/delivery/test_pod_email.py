@@ -1,4 +1,4 @@
-"""The seed's heart: POD and CMR uploaded → one e-mail with both, recorded, never twice.
+"""The heart of haulflow: POD and CMR uploaded → one e-mail with both, recorded, never twice.
 
 Real SMTP server over TCP (aiosmtpd), real S3 over HTTP (moto) and the folder store, on
 SQLite and PostgreSQL.

@@ -58,7 +58,7 @@ def test_definitions_follow_categories_then_configured_order(example: Configurat
     ]
 
 
-def test_example_carries_both_rows_of_the_seed_table(example: Configuration) -> None:
+def test_example_carries_an_automatic_and_a_manual_task(example: Configuration) -> None:
     manual = example.definition("send-pod-manual")
     automatic = example.definition("send-pod")
     assert manual is not None and automatic is not None
