@@ -17,8 +17,8 @@ from core.errors import HaulflowError, NotConfiguredError
 from core.settings import get_settings
 from lifecycle.actions import Outcome, describe_tasks, finish_tasks
 from lifecycle.entities import parse_entity_ref
+from lifecycle.entity_page import EntityTaskList, TaskHistoryLine, entity_tasks
 from lifecycle.recalculation import recalculate_entity
-from lifecycle.views import EntityTaskList, TaskHistoryLine, entity_tasks
 from lifecycle.worklists import WorklistRow, worklist
 from models import Category, TaskStatus, utcnow
 

@@ -25,7 +25,7 @@ from sqlmodel import Session, col, select
 
 from core.moments import human_moment
 from core.settings import get_settings
-from delivery.compose import ComposeError, compose_task
+from delivery.task_emails import ComposeError, compose_task
 from lifecycle.entities import (
     EntitySnapshot,
     load_snapshots,

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from delivery.compose import PlannedEmail
+from delivery.task_emails import PlannedEmail
 from lifecycle.entities import EntityRef, find_entity_id
 from models import (
     Category,

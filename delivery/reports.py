@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
-from delivery.compose import PlannedEmail
+from delivery.task_emails import PlannedEmail
 
 
 @dataclass(frozen=True)

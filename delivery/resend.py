@@ -14,11 +14,11 @@ from datetime import datetime
 
 from core.database import session_scope
 from core.errors import ConflictError, HaulflowError
-from delivery.compose import Resend, compose_task
 from delivery.mailboxes import SmtpOpener, open_mailbox
 from delivery.record import record_sent, task_communications
 from delivery.reports import SentEmail
 from delivery.send_steps import entity_label
+from delivery.task_emails import Resend, compose_task
 from lifecycle.actions import require_active_user
 from lifecycle.history import record_note, record_transition
 from lifecycle.recipients import normalize_address

@@ -20,9 +20,9 @@ from sqlmodel import Session, col, select
 from core.database import session_scope
 from core.errors import HaulflowError
 from delivery.claims import complete_task, fail_task, postpone_task
-from delivery.compose import ComposeError, PlannedEmail, compose_task
 from delivery.record import record_sent, sent_message_ids
 from delivery.reports import DeliveryReport, SentEmail, TaskProblem
+from delivery.task_emails import ComposeError, PlannedEmail, compose_task
 from lifecycle.entities import ENTITY_MODELS
 from mail.compose import InvalidMessageError
 from mail.smtp import PermanentSendError, SmtpConnection

@@ -12,8 +12,8 @@ from sqlmodel import Session, col, select, update
 from core.errors import ConflictError, HaulflowError, NotFoundError
 from core.moments import human_moment
 from core.suggestions import did_you_mean
+from lifecycle.entity_page import SHORT_ID_LENGTH, describe_entity, load_entity_headers, short_id
 from lifecycle.history import record_transition
-from lifecycle.views import SHORT_ID_LENGTH, describe_entity, load_entity_headers, short_id
 from models import FINISHED_STATUSES, Task, TaskStatus, User
 
 Outcome = Literal["done", "skip"]

@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from core.errors import HaulflowError, NotFoundError
 from core.suggestions import did_you_mean
-from lifecycle.views import (
+from lifecycle.entity_page import (
     EntityHeader,
     is_overdue,
     load_entity_headers,

@@ -27,7 +27,7 @@ from delivery.runs import run_by_hand
 from ingestion.importer import import_file
 from ingestion.intake import record_and_open_gates
 from lifecycle.entities import EntityRef
-from lifecycle.views import entity_tasks
+from lifecycle.entity_page import entity_tasks
 from models import Category, Communication, DocumentType
 from stack.demo_data import (
     CONFIG_FILE,

@@ -12,7 +12,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 from core.moments import human_moment
 from core.settings import get_settings
 from delivery.claims import paused_definition_keys
-from lifecycle.views import describe_entity, load_entity_headers, short_id
+from lifecycle.entity_page import describe_entity, load_entity_headers, short_id
 from models import Mailbox, Task, TaskDefinition, TaskStatus
 from stack.report import Check
 

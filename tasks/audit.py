@@ -16,7 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from core.database import session_scope
 from core.moments import human_moment
 from lifecycle.entities import parse_entity_ref
-from lifecycle.views import entity_tasks
+from lifecycle.entity_page import entity_tasks
 
 _NOT_KEY = re.compile(r"[^a-z0-9]+")
 # A run touching more entities than this publishes the first ones only (each is a request).

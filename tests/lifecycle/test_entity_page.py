@@ -11,9 +11,9 @@ from sqlmodel import Session, select
 from core.errors import NotFoundError
 from lifecycle.actions import finish_tasks
 from lifecycle.entities import EntityRef
+from lifecycle.entity_page import entity_tasks, is_overdue, overdue_before
 from lifecycle.generation import generate_tasks
 from lifecycle.history import record_creation, record_transition
-from lifecycle.views import entity_tasks, is_overdue, overdue_before
 from models import Category, StatusChange, Task, TaskDefinition, TaskStatus
 from tests.factories import apply_config, make_order, make_task
 
