@@ -18,8 +18,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-
 from core.settings import get_settings
 
 # Written by `haulflow up` with the URL of the server it started; removed when it stops.
@@ -72,6 +70,9 @@ def prefect_server_reachable(timeout: float = 1.0, *, api_url: str | None = None
     url = api_url if api_url is not None else prefect_api_url()
     if not url:
         return False
+    # Here, not at the top: commands that never ask (`documents upload`) skip its 70 ms import.
+    import httpx
+
     try:
         response = httpx.get(f"{url.rstrip('/')}/health", timeout=timeout)
     except httpx.HTTPError:
