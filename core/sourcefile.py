@@ -249,7 +249,7 @@ class _Open:
         self.anchor = anchor
         self.mark = mark
         # Mappings: the key the next value goes under (_AWAITED before a key is read).
-        self.key: Any = _AWAITED
+        self.key: Any = _AWAITED if isinstance(value, dict) else None
         self.key_line = 0
         self.firsts: dict[str, int] = {}
         self.merges: list[tuple[Any, int]] = []
@@ -321,7 +321,7 @@ class _Reader:
                 f"values are nested more than {MAX_DEPTH} levels deep; flatten them",
             )
         parent = self._open[-1] if self._open else None
-        if parent is not None and parent.key is _AWAITED and isinstance(parent.value, dict):
+        if parent is not None and parent.key is _AWAITED:
             self.report(event.start_mark, "a key must be plain text, not a list or a mapping")
             parent.key = _IN_KEY
         tag, expected = event.tag, _MAP_TAG if mapping else _SEQ_TAG
@@ -367,7 +367,7 @@ class _Reader:
                 event.start_mark.line + 1, f"invalid YAML: found undefined alias '{anchor}'"
             )
         parent = self._open[-1] if self._open else None
-        if parent is not None and parent.key is _AWAITED and isinstance(parent.value, dict):
+        if parent is not None and parent.key is _AWAITED:
             if isinstance(value, str):
                 self._set_key(parent, value, event.start_mark)
             else:
@@ -381,7 +381,7 @@ class _Reader:
     def _take_key(self, event: Any) -> bool:
         """Read `event` as the next key of the open mapping, if a key is what comes next."""
         parent = self._open[-1] if self._open else None
-        if parent is None or parent.key is not _AWAITED or not isinstance(parent.value, dict):
+        if parent is None or parent.key is not _AWAITED:
             return False
         plain_merge = event.value == "<<" and event.implicit[0] and event.tag in (None, "!")
         if plain_merge or event.tag == _MERGE_TAG:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections import ChainMap
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from core.suggestions import did_you_mean
@@ -45,19 +46,18 @@ def check_file(parsed: ParsedFile, stored: Stored) -> None:
         _check_external(parsed, stored, section)
 
 
-def _collect_party_kinds(parsed: ParsedFile, stored: Stored) -> dict[str, str | None]:
-    # Parties are checked before the sections referring to them, so every valid party of the
-    # file is known by then. None: in the file but invalid, its kind unknown (already reported).
+def _collect_party_kinds(parsed: ParsedFile, stored: Stored) -> Mapping[str, str | None]:
+    # Parties are checked before the sections referring to them, so every party of the file
+    # is known by then (None: invalid, its kind unknown, already reported); the file's own
+    # parties win over the stored ones, without copying them for every chunk.
     parsed.party_kinds.update({e.item.reference: e.item.kind.value for e in parsed.parties})
-    kinds: dict[str, str | None] = {ref: party.kind for ref, party in stored.parties.items()}
-    kinds.update(dict.fromkeys(parsed.written.get("parties", {})))
-    kinds.update(parsed.party_kinds)
-    return kinds
+    stored_kinds: dict[str, str | None] = {r: p.kind for r, p in stored.parties.items()}
+    return ChainMap(parsed.party_kinds, stored_kinds)
 
 
 def _check_party(
     parsed: ParsedFile,
-    kinds: dict[str, str | None],
+    kinds: Mapping[str, str | None],
     section: str,
     entry: Entry[Any],
     key: str,

@@ -63,9 +63,9 @@ class ParsedFile:
     written: dict[str, dict[str, int]] = field(default_factory=dict)
     # Section → indexes of items repeating an earlier item's key (reported, never validated).
     repeated: dict[str, set[int]] = field(default_factory=dict)
-    # What the checks learn chunk by chunk: the kind of each valid party of the file, and the
-    # holders of external references (section → owners).
-    party_kinds: dict[str, str] = field(default_factory=dict)
+    # What the checks learn chunk by chunk: the kind of each party of the file (None until
+    # validated, and for an invalid one), and the holders of external references.
+    party_kinds: dict[str, str | None] = field(default_factory=dict)
     owners: dict[str, Owners] = field(default_factory=dict)
     parties: list[Entry[PartyIn]] = field(default_factory=list)
     users: list[Entry[UserIn]] = field(default_factory=list)
@@ -110,6 +110,7 @@ def read_file(source: SourceDocument) -> ParsedFile:
             parsed.problems.append(source.problem((key,), f"unknown section '{key}'{hint}"))
     for section in SECTIONS:
         _index_items(parsed, section)
+    parsed.party_kinds = dict.fromkeys(parsed.written["parties"])
     return parsed
 
 
