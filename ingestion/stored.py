@@ -1,4 +1,4 @@
-"""Load, in a few batched queries, every stored row an import file touches or refers to."""
+"""Load, in a few batched queries, every stored row one chunk of an import touches."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def load_rows(session: Session, model: type[R], column: str, values: Iterable[An
 
 
 def load_stored(*, session: Session, parsed: ParsedFile) -> Stored:
-    """Everything the checks and upserts of `parsed` need from the database."""
+    """What the checks and upserts of the items in `parsed` (one chunk) need from the database."""
     stored = Stored(roles=set(session.exec(select(Role.key)).all()))
     stored.parties = _load_by_key(session, Party, "reference", _collect_party_keys(parsed))
     stored.users = _load_by_key(session, User, "username", _collect_keys(parsed, "users"))
