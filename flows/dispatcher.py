@@ -26,6 +26,9 @@ IDLE_LOOK_SECONDS = 2.0
 HANDOVER_SECONDS = 120.0
 # The run's table artifact lists this many e-mails and problems at most.
 ARTIFACT_ROWS = 1_000
+# Entity pages are published between sends, in slices this long, so that a task readied
+# meanwhile waits at most one slice (each page is two requests and a few queries).
+PUBLISH_SLICE_SECONDS = 0.5
 
 
 def _run_name() -> str:
@@ -43,6 +46,8 @@ async def dispatcher(
     Runs for its lifetime, then starts a successor and hands over once it is running. Each
     batch it sends is a `send-ready` task run; each task left behind gets a WARNING line at
     once, and the run ends `Completed`, or `Postponed`/`Held`/`Failed` (`tasks.outcomes`).
+    The task page (keyed artifact) of each entity it touched is published when no e-mail is
+    waiting: during a burst, the e-mails go out first and the pages follow.
 
     Args:
         batch_size: Tasks claimed and sent per batch.
@@ -73,7 +78,11 @@ async def dispatcher(
             if await asyncio.to_thread(shift.work_waiting):
                 shift_log.add(send_ready(batch_size))
                 continue
+            if shift_log.unpublished:
+                shift_log.publish(PUBLISH_SLICE_SECONDS)
+                continue
             await asyncio.to_thread(shift.wait, IDLE_LOOK_SECONDS)
+        shift_log.publish(None)
     return await shift_log.close()
 
 
@@ -89,6 +98,9 @@ class _ShiftLog:
         }
         self.sent = 0
         self.batches = 0
+        # Entities whose task page changed and is not yet published (oldest first): sending
+        # comes first, the pages follow when no e-mail is waiting.
+        self.unpublished: dict[str, None] = {}
 
     def add(self, result: dict[str, Any]) -> None:
         log = get_run_logger()
@@ -106,12 +118,23 @@ class _ShiftLog:
             {"outcome": kind, **row} for kind, rows in fresh.items() for row in rows
         ]
         self.rows += touched[: max(ARTIFACT_ROWS - len(self.rows), 0)]
+        self.unpublished.update(dict.fromkeys(str(row["entity"]) for row in touched))
+
+    def publish(self, seconds: float | None) -> None:
+        """Publish the pages of the entities touched since, oldest first, for `seconds`
+        (None: all of them, up to `MAX_ENTITY_ARTIFACTS`)."""
+        entities = list(self.unpublished)
         try:
-            publish_entity_artifacts([str(row["entity"]) for row in touched])
+            published = publish_entity_artifacts(entities, seconds=seconds) if entities else 0
         except Exception as error:
             # The Prefect server is away (restarting): the e-mails went out and are recorded
-            # in the database, which is what counts; the artifacts catch up at the next batch.
-            log.warning("entity artifacts not published (%s: %s)", type(error).__name__, error)
+            # in the database, which is what counts; the pages catch up at the next pass.
+            get_run_logger().warning(
+                "entity artifacts not published (%s: %s)", type(error).__name__, error
+            )
+            return
+        for entity in entities[:published] if seconds is not None else entities:
+            del self.unpublished[entity]
 
     async def close(self) -> State[dict[str, int]]:
         problems = {kind: list(rows.values()) for kind, rows in self.problems.items()}

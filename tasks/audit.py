@@ -8,6 +8,7 @@ history. The communication log in the database stays the durable record: Prefect
 from __future__ import annotations
 
 import re
+import time
 
 from prefect import task
 from prefect.artifacts import create_table_artifact
@@ -29,10 +30,17 @@ def artifact_key(entity: str) -> str:
 
 
 @task(name="publish-entity-artifacts", cache_policy=NO_CACHE)
-def publish_entity_artifacts(entities: list[str]) -> int:
-    """Write each entity's current task list as its keyed artifact; return how many."""
+def publish_entity_artifacts(entities: list[str], *, seconds: float | None = None) -> int:
+    """Write each entity's current task list as its keyed artifact; return how many.
+
+    With `seconds`, stop once that long has passed (after one entity at least): the caller
+    publishes the rest later, in order.
+    """
+    deadline = None if seconds is None else time.monotonic() + seconds
     published = 0
     for entity in list(dict.fromkeys(entities))[:MAX_ENTITY_ARTIFACTS]:
+        if published and deadline is not None and time.monotonic() >= deadline:
+            break
         with session_scope() as session:
             page = entity_tasks(session=session, ref=parse_entity_ref(entity))
         rows = [

@@ -7,6 +7,7 @@ tests/deployments/test_serve.py); e-mails go to a real SMTP server over TCP.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -17,8 +18,9 @@ from sqlmodel import Session, select
 
 from core.settings import get_settings
 from flows.dispatcher import dispatcher
-from models import Task, TaskStatus
+from models import Communication, Task, TaskStatus
 from storage.folder import FolderStore
+from tasks.audit import artifact_key
 from tasks.outcomes import result_of
 from tests.mailroom import Mailroom, pdf
 from tests.servers import SmtpSink
@@ -81,6 +83,31 @@ def test_uploads_during_its_life_are_sent_at_once_and_listed(
     )
     listed = next(a for a in artifacts if a.key == "dispatcher-sent")
     assert early.reference in str(listed.data) and late.reference in str(listed.data)
+
+
+def test_entity_pages_wait_until_no_email_does(
+    room: Mailroom, prefect_client: SyncPrefectClient
+) -> None:
+    """Three ready orders in batches of one: every e-mail goes out before any order's page
+    (its keyed artifact) is published, and then every page is, showing the task done."""
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    orders = [room.order() for _ in range(3)]
+    for order in orders:
+        room.upload(order, "pod", pdf("pod"))
+        room.upload(order, "cmr", pdf("cmr"))
+    state = asyncio.run(dispatcher(batch_size=1, lifetime_seconds=4, return_state=True))
+
+    assert result_of(state)["sent"] == 3
+    room.session.expire_all()
+    last_sent = max(room.session.exec(select(Communication.sent_at)))
+    keys = [artifact_key(f"order:{order.reference}") for order in orders]
+    pages = prefect_client.read_artifacts(
+        artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys))
+    )
+    assert sorted(page.key for page in pages if page.key) == sorted(keys)
+    assert all(json.loads(str(page.data))[0]["status"] == "done" for page in pages)
+    assert min(page.created for page in pages if page.created) > last_sent
 
 
 def test_a_postponed_task_makes_the_run_end_postponed_with_a_warning(
