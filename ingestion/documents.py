@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 
 from core.batches import in_chunks
 from core.errors import HaulflowError
-from lifecycle.entities import EntityRef, find_entity_id
+from lifecycle.entities import EntityRef, find_entity_id, missing_entity
 from models import Category, Document, DocumentType, Order, TripOrder, TripStop
 from storage.base import DocumentStore
 
@@ -46,6 +46,8 @@ class UploadResult:
     document: Document
     created: bool
     order_reference: str
+    # The ids of the order's other documents of this type and stop: earlier versions.
+    earlier_versions: frozenset[str] = frozenset()
 
 
 def sniff_content_type(data: bytes) -> tuple[str, str] | None:
@@ -78,15 +80,16 @@ def resolve_owner(
     *, session: Session, ref: EntityRef, stop: int | None
 ) -> tuple[Order, TripStop | None]:
     """The one order (and trip stop) an upload belongs to; refuse anything ambiguous."""
-    entity_id = find_entity_id(session=session, ref=ref)
     if ref.category is Category.ORDER:
         if stop is not None:
             raise InvalidDocumentError(
                 f"--stop goes with a trip (trip:REFERENCE), not with order {ref.reference}"
             )
-        order = session.get(Order, entity_id)
-        assert order is not None  # found just above, in this transaction
-        return order, None
+        found = session.exec(select(Order).where(Order.reference == ref.reference)).first()
+        if found is None:
+            raise missing_entity(ref)
+        return found, None
+    entity_id = find_entity_id(session=session, ref=ref)
     if ref.category is not Category.TRIP:
         raise InvalidDocumentError(
             f"documents belong to orders or trip stops, not to a {ref.category.value}; "
@@ -133,16 +136,21 @@ def record_document(
     content_type, extension = check_upload(data, filename=filename, max_bytes=max_bytes)
     order, trip_stop = resolve_owner(session=session, ref=ref, stop=stop)
     digest = hashlib.sha256(data).hexdigest()
-    identity = (order.id, doc_type.value, digest)
-    existing = find_same_documents(session=session, identities={identity}).get(identity)
+    # One query answers both: the same bytes already recorded, and the earlier versions.
+    same_type = session.exec(
+        select(Document).where(Document.order_id == order.id, Document.type == doc_type.value)
+    ).all()
+    existing = next((document for document in same_type if document.sha256 == digest), None)
     if existing is not None:
         return UploadResult(existing, created=False, order_reference=order.reference)
+    stop_id = trip_stop.id if trip_stop else None
+    earlier = frozenset(str(d.id) for d in same_type if d.trip_stop_id == stop_id)
     key = document_key(order.id, doc_type, digest, extension)
     store.put(key, data, content_type=content_type)
     document = insert_document_row(
         session=session,
         order_id=order.id,
-        trip_stop_id=trip_stop.id if trip_stop else None,
+        trip_stop_id=stop_id,
         doc_type=doc_type,
         storage_key=key,
         filename=filename,
@@ -153,7 +161,7 @@ def record_document(
         now=now,
     )
     session.flush()
-    return UploadResult(document, created=True, order_reference=order.reference)
+    return UploadResult(document, True, order.reference, earlier)
 
 
 def document_key(order_id: uuid.UUID, doc_type: DocumentType, sha256: str, extension: str) -> str:

@@ -66,7 +66,11 @@ def record_and_open_gates(
         return Intake(result, [])
     by = _fit(f"upload:{source}")
     corrections = handle_corrected_document(
-        session=session, document=result.document, now=now, by=by
+        session=session,
+        document=result.document,
+        earlier_versions=result.earlier_versions,
+        now=now,
+        by=by,
     )
     opened = open_document_gates(
         session=session, now=now, by=by, order_ids=[result.document.order_id]

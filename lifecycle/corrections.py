@@ -20,6 +20,7 @@ other customers' e-mails keep their Message-IDs, which are already recorded.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -67,10 +68,17 @@ def policy_of(definition: TaskDefinition) -> str:
 
 
 def handle_corrected_document(
-    *, session: Session, document: Document, now: datetime, by: str
+    *,
+    session: Session,
+    document: Document,
+    earlier_versions: Collection[str],
+    now: datetime,
+    by: str,
 ) -> list[Correction]:
-    """Apply each affected task's policy to a newly recorded `document`; the caller commits."""
-    same = _earlier_versions(session, document)
+    """Apply each affected task's policy to a newly recorded `document`, given the ids of
+    the earlier versions (the order's other documents of its type and stop); the caller
+    commits."""
+    same = set(earlier_versions)
     if not same:
         return []  # a first document of its type: no e-mail can have carried one
     corrections = []
@@ -170,22 +178,6 @@ def _label(session: Session, category: Category, entity_id: uuid.UUID) -> str:
 
     entity = session.get(ENTITY_MODELS[category], entity_id)
     return f"{category.value}:{entity.reference if entity else entity_id}"
-
-
-def _earlier_versions(session: Session, document: Document) -> set[str]:
-    """The ids of the other documents of the same order, type and stop."""
-    stop = col(Document.trip_stop_id)
-    return {
-        str(document_id)
-        for document_id in session.exec(
-            select(Document.id).where(
-                Document.order_id == document.order_id,
-                Document.type == document.type,
-                stop.is_(None) if document.trip_stop_id is None else stop == document.trip_stop_id,
-                col(Document.id) != document.id,
-            )
-        )
-    }
 
 
 def _earlier_attachment(

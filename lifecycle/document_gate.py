@@ -97,29 +97,32 @@ def _waiting_with_documents(
     """Waiting tasks of orders with a document, and of trips carrying an order with one;
     with `order_ids` (orders that just got one), the waiting tasks of those orders and of
     the trips carrying them."""
-    order_has_document: sa.ColumnElement[bool]
-    trip_has_document: sa.ColumnElement[bool]
+    scope: sa.ColumnElement[bool]
     if order_ids is None:
         order_has_document = sa.exists().where(col(Document.order_id) == Task.entity_id)
         trip_has_document = sa.exists().where(
             col(TripOrder.trip_id) == Task.entity_id,
             col(Document.order_id) == TripOrder.order_id,
         )
+        scope = sa.or_(
+            sa.and_(col(Task.category) == Category.ORDER.value, order_has_document),
+            sa.and_(col(Task.category) == Category.TRIP.value, trip_has_document),
+        )
     else:
-        order_has_document = col(Task.entity_id).in_(order_ids)
-        trip_has_document = col(Task.entity_id).in_(
+        # The entity ids spelled out, so that the (entity_id, status) index is the one used:
+        # given a condition it cannot index, SQLite reads every waiting task instead.
+        trip_ids = session.exec(
             select(TripOrder.trip_id).where(col(TripOrder.order_id).in_(order_ids))
+        ).all()
+        scope = sa.and_(
+            col(Task.category).in_([Category.ORDER.value, Category.TRIP.value]),
+            col(Task.entity_id).in_([*order_ids, *trip_ids]),
         )
     statement = (
         select(Task, TaskDefinition)
         .join(TaskDefinition, col(TaskDefinition.id) == Task.definition_id)
         .where(Task.status == TaskStatus.WAITING_FOR_DOCUMENTS.value)
-        .where(
-            sa.or_(
-                sa.and_(col(Task.category) == Category.ORDER.value, order_has_document),
-                sa.and_(col(Task.category) == Category.TRIP.value, trip_has_document),
-            )
-        )
+        .where(scope)
         .order_by(col(Task.created_at), col(Task.id))
         .limit(limit)
         .with_for_update(skip_locked=True, of=Task)

@@ -34,6 +34,7 @@ __all__ = [
     "find_entity_id",
     "in_chunks",
     "load_snapshots",
+    "missing_entity",
     "parse_entity_ref",
 ]
 
@@ -71,8 +72,13 @@ def find_entity_id(*, session: Session, ref: EntityRef) -> uuid.UUID:
     model = ENTITY_MODELS[ref.category]
     found = session.exec(select(model.id).where(model.reference == ref.reference)).first()
     if found is None:
-        raise NotFoundError(f"{ref.category.value} {ref.reference} does not exist")
+        raise missing_entity(ref)
     return found
+
+
+def missing_entity(ref: EntityRef) -> NotFoundError:
+    """The error for a reference that names no entity."""
+    return NotFoundError(f"{ref.category.value} {ref.reference} does not exist")
 
 
 def load_snapshots(

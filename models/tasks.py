@@ -41,13 +41,15 @@ class Task(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("category", "entity_id", "definition_key"),
         sa.Index("ix_tasks_status_next_attempt_at", "status", "next_attempt_at"),
+        # An entity's tasks, and its waiting ones (an upload's gate) without a scan of all.
+        sa.Index("ix_tasks_entity_id_status", "entity_id", "status"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     definition_id: uuid.UUID = Field(foreign_key="task_definitions.id", index=True)
     definition_key: str = Field(max_length=64)
     category: str = Field(max_length=16)
-    entity_id: uuid.UUID = Field(index=True)
+    entity_id: uuid.UUID
     status: str = Field(max_length=24)
     # "user:alice", "team:customer-service" or "role:operations".
     responsible: str | None = Field(default=None, max_length=110, index=True)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from sqlmodel import select
+from typing import Any
 
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from core.database import engine_for
 from ingestion.documents import record_document
 from lifecycle.entities import EntityRef
 from lifecycle.generation import generate_tasks
 from models import Category, DocumentType, Task, TaskEvent, TaskStatus, utcnow
+from storage.base import DocumentStore
 from tests.factories import make_contact, make_order, make_party, make_trip
 from tests.mailroom import TRIP_POD, Mailroom, pdf
+from tests.servers import SmtpSink
 
 
 def test_a_groupage_trip_waits_until_every_order_has_its_pod(folder_mailroom: Mailroom) -> None:
@@ -68,3 +74,38 @@ def test_the_sweep_opens_gates_for_documents_recorded_another_way(
     room.drain()
 
     assert len(room.sink.received) == 1
+
+
+def test_an_upload_reads_the_waiting_tasks_of_its_own_order_only(
+    sqlite_database: str, folder_store: DocumentStore, smtp_sink: SmtpSink
+) -> None:
+    """SQLite keeps no statistics: the gate's query must name what an index can find, or
+    SQLite reads every waiting task of the carrier for each upload (10,000 waiting: twice
+    the cost of the upload itself)."""
+    engine = engine_for(sqlite_database)
+    with Session(engine, expire_on_commit=False) as session:
+        room = Mailroom(session, folder_store, smtp_sink)
+        room.configure()
+        orders = [room.order() for _ in range(3)]
+        sent: list[tuple[str, Any]] = []
+
+        def record(*args: Any) -> None:
+            sent.append((args[2], args[3]))
+
+        sa.event.listen(engine, "before_cursor_execute", record)
+        try:
+            room.upload(orders[0], "pod", pdf("pod"))
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", record)
+
+    waiting = [(sql, params) for sql, params in sent if "FROM tasks" in sql and "status" in sql]
+    assert waiting, "the upload asked for no waiting task"
+    with engine.connect() as connection:
+        for sql, params in waiting:
+            plan = [
+                row[3] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)
+            ]
+            searched = [line for line in plan if line.startswith(("SEARCH tasks", "SCAN tasks"))]
+            assert searched == [
+                "SEARCH tasks USING INDEX ix_tasks_entity_id_status (entity_id=? AND status=?)"
+            ], plan
