@@ -394,8 +394,9 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     expected = None if keys is None else -(-keys // 1000) + unrecorded
     add("sweep: S3 requests", requests, f"≈ keys / 1,000 + 1 GET per unrecorded ({expected})",
         None if requests is None or expected is None else requests <= expected + 1)  # fmt: skip
-    wall = get("steady", "sqlite", "cli", "upload_command_wall_s", "median")
-    add("`documents upload` wall time (median)", wall, "≤ 1 s", _le(wall, 1.0))
+    for engine in result.get("engines", []):
+        wall = get("steady", engine, "cli", "upload_command_wall_s", "median")
+        add(f"`documents upload` wall time (median, {engine})", wall, "≤ 1 s", _le(wall, 1.0))
     for engine in result.get("engines", []):
         megabytes, rss = get("import", engine, "file_mb"), get("import", engine, "peak_rss_mb")
         size = "?" if megabytes is None else f"{megabytes:.0f}"

@@ -15,7 +15,6 @@ from core.errors import NotFoundError
 from core.moments import human_moment
 from core.settings import get_settings
 from ingestion.documents import InvalidDocumentError
-from ingestion.drops import list_drops
 from ingestion.intake import record_and_open_gates
 from lifecycle.entities import parse_entity_ref
 from models import DocumentType, DropStatus, utcnow
@@ -96,6 +95,9 @@ def drops(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Documents dropped in the bucket's inbox that were refused or wait for their entity."""
+    # Imported here: the bucket's client errors cost `documents upload` its import time.
+    from ingestion.drops import list_drops
+
     wanted = status or [DropStatus.PENDING, DropStatus.REFUSED]
     require_current_schema()
     with session_scope() as session:

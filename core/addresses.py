@@ -15,8 +15,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from email_validator import EmailNotValidError, validate_email
-
 from core.text import describe, excerpt, unsafe_reason
 
 _NAMED = re.compile(r"(?P<name>.*?)\s*<(?P<address>[^<>]*)>", re.DOTALL)
@@ -44,6 +42,9 @@ def parse_address(text: str) -> str:
     if reason is not None:
         raise AddressError(f"{excerpt(text)} {reason}")
     candidate = text.strip()
+    # Imported here: its tables cost 40 ms at import, and most commands check no address.
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         checked = validate_email(
             candidate, check_deliverability=False, allow_smtputf8=False, strict=True

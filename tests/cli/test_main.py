@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import RunCli
+from tests.cli.conftest import REPO, RunCli
 
 
 @pytest.mark.parametrize(
@@ -49,6 +51,43 @@ def test_documents_upload_records_a_file(run_cli: RunCli, tmp_path: Path) -> Non
     assert "neither a PDF nor an image" in refused.stderr and "Traceback" not in refused.stderr
     missing = run_cli("documents", "upload", "order:ORD-404", "pod", pod)
     assert missing.returncode == 1 and "order ORD-404 does not exist" in missing.stderr
+
+
+def test_documents_upload_imports_only_what_an_upload_needs(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    """Most of the command's second is imports: what it never uses must not load (the
+    Prefect client, templates, address checks, the bucket's client, the file schema)."""
+    assert run_cli("db", "upgrade").returncode == 0
+    entities = tmp_path / "entities.yaml"
+    entities.write_text(
+        "parties:\n"
+        "  - {reference: ACME, kind: customer, name: ACME, country: FR, language: fr,"
+        " timezone: Europe/Paris}\n"
+        "orders:\n  - {reference: ORD-1, customer: ACME, status: delivered}\n"
+    )
+    assert run_cli("import", entities).returncode == 0
+    pod = tmp_path / "pod.pdf"
+    pod.write_bytes(b"%PDF-1.7\nsigned")
+    upload = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "cli", "documents", "upload"]
+        + ["order:ORD-1", "pod", str(pod)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert upload.returncode == 0, upload.stderr
+    assert "recorded pod pod.pdf" in upload.stdout
+    imported = {
+        line.rpartition("|")[2].strip()
+        for line in upload.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "sqlalchemy" in imported  # the measure works
+    unused = {"prefect", "httpx", "jinja2", "email_validator", "botocore", "boto3"}
+    assert imported & (unused | {"models.configuration.schema"}) == set()
 
 
 def test_messages_never_break_a_path_on_a_narrow_terminal(
