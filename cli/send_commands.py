@@ -192,9 +192,12 @@ def resend(
     require_current_schema()
     with session_scope() as session:
         [task] = find_tasks(session=session, task_ids=[task_id])
-    sent = resend_task(task_id=task.id, store=open_document_store(get_settings()), by=by, to=to)
-    for email in sent:
+    resent = resend_task(task_id=task.id, store=open_document_store(get_settings()), by=by, to=to)
+    for email in resent.sent:
         _print_sent(email)
+    problem = resent.problem()
+    if problem is not None:
+        raise HaulflowError(problem)
 
 
 def _parse_day(text: str) -> datetime:

@@ -67,6 +67,44 @@ def test_a_hand_run_on_an_older_order_sends_once(
     assert (task.status, task.completed_by) == (TaskStatus.DONE, "alice")
 
 
+@pytest.mark.parametrize(
+    ("reply", "kind"),
+    [
+        ("451 4.3.0 try again later", "temporary: try again later"),
+        (
+            "554 5.7.1 no",
+            "permanent: check the recipients and the mailbox, then resend",
+        ),
+    ],
+)
+def test_a_resend_the_server_refuses_says_so_and_leaves_the_task_done(
+    run_cli: RunCli,
+    folder_mailroom: Mailroom,
+    older_order: str,
+    tmp_path: Path,
+    reply: str,
+    kind: str,
+) -> None:
+    sink, session = folder_mailroom.sink, folder_mailroom.session
+    for kind_of_scan in ("pod", "cmr"):
+        run_cli("documents", "upload", older_order, kind_of_scan, tmp_path / f"{kind_of_scan}.pdf")
+    run_cli("tasks", "run", "send-pod", older_order, "--by", "alice")
+    [task] = session.exec(select(Task)).all()
+    sink.reply_next(reply)
+
+    resent = run_cli("tasks", "resend", task.id.hex[:8], "--by", "alice")
+
+    assert resent.returncode == 1
+    assert f"0 of 1 e-mail(s) resent; the next one failed ({kind}):" in resent.stderr
+    assert reply.split()[0] in resent.stderr and "Traceback" not in resent.stderr
+    session.expire_all()
+    assert session.get_one(Task, task.id).status == TaskStatus.DONE
+    assert len(session.exec(select(Communication)).all()) == 1  # the first e-mail only
+    again = run_cli("tasks", "resend", task.id.hex[:8], "--by", "alice")
+    assert again.returncode == 0, again.stderr
+    assert len(sink.received) == 2
+
+
 def test_resend_to_another_address_and_download_the_archive(
     run_cli: RunCli, folder_mailroom: Mailroom, older_order: str, tmp_path: Path
 ) -> None:

@@ -111,7 +111,7 @@ def test_notify_reopens_the_task_for_a_person_who_resends_it(folder_mailroom: Ma
     assert task.status == TaskStatus.OPEN
     room.drain()
     assert len(room.sink.received) == 1  # a person decides
-    [sent] = resend_task(task_id=task.id, store=room.store, by="alice")
+    [sent] = resend_task(task_id=task.id, store=room.store, by="alice").sent
     assert len(room.sink.received) == 2
     room.session.expire_all()
     assert _task(room, order.id).status == TaskStatus.DONE
