@@ -29,6 +29,8 @@ ARTIFACT_ROWS = 1_000
 # Entity pages are published between sends, in slices this long, so that a task readied
 # meanwhile waits at most one slice (each page is two requests and a few queries).
 PUBLISH_SLICE_SECONDS = 0.5
+# After a failed publication (the Prefect server away), the pages wait this long.
+PUBLISH_RETRY_SECONDS = 30.0
 
 
 def _run_name() -> str:
@@ -78,7 +80,7 @@ async def dispatcher(
             if await asyncio.to_thread(shift.work_waiting):
                 shift_log.add(send_ready(batch_size))
                 continue
-            if shift_log.unpublished:
+            if shift_log.unpublished and time.monotonic() >= shift_log.publish_after:
                 shift_log.publish(PUBLISH_SLICE_SECONDS)
                 continue
             await asyncio.to_thread(shift.wait, IDLE_LOOK_SECONDS)
@@ -101,6 +103,7 @@ class _ShiftLog:
         # Entities whose task page changed and is not yet published (oldest first): sending
         # comes first, the pages follow when no e-mail is waiting.
         self.unpublished: dict[str, None] = {}
+        self.publish_after = 0.0  # monotonic; later after a failure, so as not to spin
 
     def add(self, result: dict[str, Any]) -> None:
         log = get_run_logger()
@@ -130,8 +133,12 @@ class _ShiftLog:
             # The Prefect server is away (restarting): the e-mails went out and are recorded
             # in the database, which is what counts; the pages catch up at the next pass.
             get_run_logger().warning(
-                "entity artifacts not published (%s: %s)", type(error).__name__, error
+                "entity artifacts not published (%s: %s); next try in %.0f s",
+                type(error).__name__,
+                error,
+                PUBLISH_RETRY_SECONDS,
             )
+            self.publish_after = time.monotonic() + PUBLISH_RETRY_SECONDS
             return
         for entity in entities[:published] if seconds is not None else entities:
             del self.unpublished[entity]

@@ -10,11 +10,12 @@ from __future__ import annotations
 import re
 import time
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from core.database import session_scope
+from core.errors import HaulflowError
 from core.moments import human_moment
 from lifecycle.entities import parse_entity_ref
 from lifecycle.entity_page import entity_tasks
@@ -31,7 +32,8 @@ def artifact_key(entity: str) -> str:
 
 @task(name="publish-entity-artifacts", cache_policy=NO_CACHE)
 def publish_entity_artifacts(entities: list[str], *, seconds: float | None = None) -> int:
-    """Write each entity's current task list as its keyed artifact; return how many.
+    """Write each entity's current task list as its keyed artifact; return how many entities
+    were handled (one that no longer exists is skipped with a warning).
 
     With `seconds`, stop once that long has passed (after one entity at least): the caller
     publishes the rest later, in order.
@@ -41,8 +43,13 @@ def publish_entity_artifacts(entities: list[str], *, seconds: float | None = Non
     for entity in list(dict.fromkeys(entities))[:MAX_ENTITY_ARTIFACTS]:
         if published and deadline is not None and time.monotonic() >= deadline:
             break
-        with session_scope() as session:
-            page = entity_tasks(session=session, ref=parse_entity_ref(entity))
+        published += 1
+        try:
+            with session_scope() as session:
+                page = entity_tasks(session=session, ref=parse_entity_ref(entity))
+        except HaulflowError as error:  # deleted meanwhile: no page, the others still
+            get_run_logger().warning("no task page for %s: %s", entity, error)
+            continue
         rows = [
             {
                 "task": f"{view.key} ({view.short_id})",
@@ -63,5 +70,4 @@ def publish_entity_artifacts(entities: list[str], *, seconds: float | None = Non
             table=rows or [{"task": "-", "status": "no task"}],
             description=f"Tasks of {entity} ({page.entity.status}), as of this run.",
         )
-        published += 1
     return published

@@ -110,6 +110,27 @@ def test_entity_pages_wait_until_no_email_does(
     assert min(page.created for page in pages if page.created) > last_sent
 
 
+def test_pages_that_cannot_be_published_wait_instead_of_spinning(
+    room: Mailroom, monkeypatch: pytest.MonkeyPatch, prefect_client: SyncPrefectClient
+) -> None:
+    """The Prefect server refusing the pages: the e-mail still goes out, and the dispatcher
+    tries the pages again later (and once at its end), not in a loop."""
+    attempts: list[int] = []
+
+    def refused(entities: list[str], *, seconds: float | None = None) -> int:
+        attempts.append(len(entities))
+        raise RuntimeError("artifact endpoint unavailable")
+
+    monkeypatch.setattr("flows.dispatcher.publish_entity_artifacts", refused)
+    order = room.order()
+    room.upload(order, "pod", pdf("pod"))
+    room.upload(order, "cmr", pdf("cmr"))
+    state = asyncio.run(dispatcher(lifetime_seconds=4, return_state=True))
+
+    assert result_of(state)["sent"] == 1
+    assert attempts == [1, 1]  # once while idle, once at the end
+
+
 def test_a_postponed_task_makes_the_run_end_postponed_with_a_warning(
     room: Mailroom, monkeypatch: pytest.MonkeyPatch, prefect_client: SyncPrefectClient
 ) -> None:
