@@ -27,7 +27,8 @@ def test_usage_errors_are_short_messages(run_cli: RunCli, args: list[str], messa
     assert "Traceback" not in result.stderr
 
 
-def test_documents_upload_records_a_file(run_cli: RunCli, tmp_path: Path) -> None:
+def _order_and_scan(run_cli: RunCli, tmp_path: Path) -> Path:
+    """A migrated database with order ORD-1, and a POD scan to upload for it."""
     assert run_cli("db", "upgrade").returncode == 0
     entities = tmp_path / "entities.yaml"
     entities.write_text(
@@ -39,6 +40,11 @@ def test_documents_upload_records_a_file(run_cli: RunCli, tmp_path: Path) -> Non
     assert run_cli("import", entities).returncode == 0
     pod = tmp_path / "pod.pdf"
     pod.write_bytes(b"%PDF-1.7\nsigned")
+    return pod
+
+
+def test_documents_upload_records_a_file(run_cli: RunCli, tmp_path: Path) -> None:
+    pod = _order_and_scan(run_cli, tmp_path)
     first = run_cli("documents", "upload", "order:ORD-1", "pod", pod)
     assert first.returncode == 0, first.stderr
     assert "recorded pod pod.pdf for order ORD-1" in first.stdout
@@ -58,17 +64,7 @@ def test_documents_upload_imports_only_what_an_upload_needs(
 ) -> None:
     """Most of the command's second is imports: what it never uses must not load (the
     Prefect client, templates, address checks, the bucket's client, the file schema)."""
-    assert run_cli("db", "upgrade").returncode == 0
-    entities = tmp_path / "entities.yaml"
-    entities.write_text(
-        "parties:\n"
-        "  - {reference: ACME, kind: customer, name: ACME, country: FR, language: fr,"
-        " timezone: Europe/Paris}\n"
-        "orders:\n  - {reference: ORD-1, customer: ACME, status: delivered}\n"
-    )
-    assert run_cli("import", entities).returncode == 0
-    pod = tmp_path / "pod.pdf"
-    pod.write_bytes(b"%PDF-1.7\nsigned")
+    pod = _order_and_scan(run_cli, tmp_path)
     upload = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "cli", "documents", "upload"]
         + ["order:ORD-1", "pod", str(pod)],
