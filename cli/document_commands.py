@@ -15,10 +15,9 @@ from core.errors import NotFoundError
 from core.moments import human_moment
 from core.settings import get_settings
 from ingestion.documents import InvalidDocumentError
-from ingestion.intake import record_and_open_gates
 from lifecycle.entities import parse_entity_ref
-from models import DocumentType, DropStatus, utcnow
-from storage.factory import open_document_store
+from models import DocumentType, DropStatus
+from services.documents import upload_document
 
 app = typer.Typer(help="Documents: POD, CMR and others.", no_args_is_help=True)
 
@@ -38,20 +37,9 @@ def upload(
     ref = parse_entity_ref(entity)
     data = read_upload(path, settings.max_document_bytes)
     require_current_schema()
-    store = open_document_store(settings)
-    with session_scope() as session:
-        intake = record_and_open_gates(
-            session=session,
-            store=store,
-            ref=ref,
-            doc_type=doc_type,
-            data=data,
-            filename=path.name,
-            source=source,
-            max_bytes=settings.max_document_bytes,
-            now=utcnow(),
-            stop=stop,
-        )
+    intake, location = upload_document(
+        ref=ref, doc_type=doc_type, data=data, filename=path.name, source=source, stop=stop
+    )
     result, document = intake.result, intake.result.document
     if not result.created:
         console.print(
@@ -62,7 +50,7 @@ def upload(
     console.print(
         f"recorded {doc_type.value} {escape(path.name)} for order "
         f"{escape(result.order_reference)}: {document.size:,} bytes, sha256 "
-        f"{document.sha256[:16]}…, in {escape(store.location)}"
+        f"{document.sha256[:16]}…, in {escape(location)}"
     )
     if intake.opened:
         console.print(f"{len(intake.opened)} task(s) now have every required document")

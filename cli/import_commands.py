@@ -17,37 +17,32 @@ from __future__ import annotations
 
 import asyncio
 import os
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from cli.output import console
-from core.database import get_engine, require_current_schema, session_scope
+from core.database import require_current_schema, session_scope
 from core.prefect_runtime import (
     forbid_ephemeral_server,
     prefect_api_url,
     prefect_connection,
     prefect_server_reachable,
 )
-from core.settings import get_settings
-from ingestion.drop_intake import take_in_waiting
-from ingestion.drops import pending_with_entity
+from ingestion.drop_intake import WaitingReport
 from ingestion.importer import import_file
-from lifecycle.generation import GenerationReport, generate_tasks
-from lifecycle.rescheduling import reschedule_entities
+from lifecycle.generation import GenerationReport
 from models import Category
-from storage.factory import open_document_store
+from services.imports import (
+    BATCH_SIZE,
+    IdsByCategory,
+    generate_here,
+    reschedule,
+    take_in_waiting_drops,
+)
 
-# Entities per transaction (and per task run when Prefect runs it): hundreds, not one.
-BATCH_SIZE = 500
-
-IdsByCategory = dict[Category, list[uuid.UUID]]
 # A category, what generation did for it, and where it ran (a flow run, or this process).
 Generated = tuple[Category, GenerationReport, str]
 
@@ -78,10 +73,11 @@ def import_entities(
                 f"Prefect server not reachable {escape(where)}: tasks generated in this "
                 "process; no run appears in the Prefect UI"
             )
-            _print_generated(_generate_here(created, by=by))
-            _print_rescheduled(_reschedule(changed, by=by))
+            generated = generate_here(created, by=by)
+            _print_generated([(c, report, "in this process") for c, report in generated.items()])
+            _print_rescheduled(reschedule(changed, by=by))
         if {Category.ORDER, Category.TRIP} & set(created):
-            _take_in_waiting_drops()
+            _print_drops(take_in_waiting_drops())
     except Exception as error:
         # The import is committed; the entities stay pending for the next sweep.
         console.print(
@@ -101,7 +97,7 @@ def _with_prefect(api_url: str, created: IdsByCategory, changed: IdsByCategory, 
         from core.events import emit_entities_changed
 
         _print_generated(asyncio.run(_run_generate_flows(created)))
-        _print_rescheduled(_reschedule(changed, by=by))
+        _print_rescheduled(reschedule(changed, by=by))
         emit_entities_changed(created, changed, reason="import", api_url=api_url)
 
 
@@ -130,63 +126,15 @@ async def _run_generate_flows(created: IdsByCategory) -> list[Generated]:
     return reports
 
 
-def _generate_here(created: IdsByCategory, *, by: str) -> list[Generated]:
-    """What the flow does, without Prefect: one transaction per batch."""
-    reports: list[Generated] = []
-    for category, ids in created.items():
-        report = GenerationReport()
-        reports.append((category, report, "in this process"))
-        for start in range(0, len(ids), BATCH_SIZE):
-            with session_scope() as session:
-                batch = generate_tasks(
-                    session=session,
-                    category=category,
-                    entity_ids=ids[start : start + BATCH_SIZE],
-                    now=datetime.now(UTC),
-                    by=by,
-                )
-            report.merge(batch)
-    return reports
-
-
-def _reschedule(changed: IdsByCategory, *, by: str) -> int:
-    """Move the unfinished tasks of updated entities in one transaction (cheap: no Prefect)."""
-    if not changed:
-        return 0
-    with session_scope() as session:
-        return sum(
-            reschedule_entities(
-                session=session, category=category, entity_ids=ids, now=datetime.now(UTC), by=by
-            )
-            for category, ids in changed.items()
-        )
-
-
-def _take_in_waiting_drops() -> None:
-    """Inbox drops that arrived before their order or trip are recorded now."""
-    settings = get_settings()
-    engine = get_engine()
-    if not pending_with_entity_exists(engine):
+def _print_drops(report: WaitingReport | None) -> None:
+    if report is None:
         return
-    report = take_in_waiting(
-        store=open_document_store(settings),
-        settings=settings,
-        engine=engine,
-        now=datetime.now(UTC),
-        expire=False,
-    )
     for outcome in report.recorded:
         console.print(f"  inbox drop recorded now that its entity exists: {escape(outcome.key)}")
     for outcome in report.refused:
         console.print(f"  [yellow]inbox drop refused:[/yellow] {escape(outcome.message)}")
     if report.retried:
         console.print(f"  {report.retried} inbox drop(s) could not be read now; the sweep retries")
-
-
-def pending_with_entity_exists(engine: Engine) -> bool:
-    """Whether any waiting inbox drop's entity exists (one query; usually none)."""
-    with Session(engine) as session:
-        return bool(pending_with_entity(session=session, limit=1))
 
 
 def _print_generated(reports: list[Generated]) -> None:

@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "status": ("cli.stack_commands", "status", False),
     "demo": ("cli.demo_commands", "demo", False),
     "listen": ("cli.listen_commands", "listen", False),
+    "api": ("cli.api_commands", "api", False),
+    "tokens": ("cli.api_commands", "tokens", True),
 }
 
 

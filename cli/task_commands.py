@@ -17,10 +17,11 @@ from core.errors import HaulflowError, NotConfiguredError
 from core.settings import get_settings
 from lifecycle.actions import Outcome, describe_tasks, finish_tasks
 from lifecycle.entities import parse_entity_ref
-from lifecycle.entity_page import EntityTaskList, TaskHistoryLine, entity_tasks
+from lifecycle.entity_page import EntityTaskList, TaskHistoryLine
 from lifecycle.recalculation import recalculate_entity
 from lifecycle.worklists import WorklistRow, worklist
 from models import Category, TaskStatus, utcnow
+from services.entities import entity_page
 
 app = typer.Typer(
     help="Tasks: an entity's tasks and history, worklists, marking tasks done or skipped.",
@@ -113,8 +114,7 @@ def list_tasks(
     now = utcnow()
     if entity is not None:
         ref = parse_entity_ref(entity)
-        with session_scope() as session:
-            page = entity_tasks(session=session, ref=ref)
+        page = entity_page(ref)
         if as_json:
             typer.echo(json.dumps(page.to_json(), indent=2, ensure_ascii=False))
         else:

@@ -6,16 +6,18 @@ is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, order=True)
 class Problem:
-    """One located problem in a user file: `FILE:LINE: message`."""
+    """One located problem in a user file: `FILE:LINE: message`; `loc` is the path of the value
+    inside the file's data when known (`("orders", 0, "pickup_at")`), for the HTTP API."""
 
     file: str
     line: int
     message: str
+    loc: tuple[str | int, ...] = field(default=(), compare=False)
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.message}"

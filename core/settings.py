@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     # The local Prefect server of `haulflow up` (API and UI) on 127.0.0.1; its home is
     # var_dir/prefect.
     prefect_port: int = Field(default=4200, ge=1, le=65535)
+    # haulflow's HTTP API (`haulflow api`, and `haulflow up` beside the Prefect UI).
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8300, ge=1, le=65535)
 
     @property
     def resolved_database_url(self) -> str:

@@ -168,7 +168,7 @@ class SourceDocument:
 
     def problem(self, loc: Sequence[str | int], message: str) -> Problem:
         """A problem located at `loc` in this file."""
-        return Problem(self.file, self.line_of(loc), message)
+        return Problem(self.file, self.line_of(loc), message, tuple(loc))
 
     def _deeper_lines(self, key: str, position: int, children: _Children) -> dict[Loc, int]:
         """The lines inside one child, read again from its text (paths relative to it)."""

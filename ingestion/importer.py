@@ -36,7 +36,7 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from core.errors import InvalidFileError
-from core.sourcefile import load_source
+from core.sourcefile import SourceDocument, load_source
 from ingestion.checks import check_file
 from ingestion.parsing import ParsedFile, parse_chunks, read_file
 from ingestion.party_upserts import write_contacts, write_parties, write_users
@@ -47,7 +47,7 @@ from ingestion.transport_upserts import write_bookings, write_invoices, write_or
 from ingestion.writer import Writer
 from models import utcnow
 
-__all__ = ["Counts", "ImportReport", "import_file"]
+__all__ = ["Counts", "ImportReport", "import_file", "import_source"]
 
 # Items validated, checked and written at a time: a large file is never held as validated
 # items or as rows all at once, and the database is asked in batches of this size.
@@ -56,7 +56,13 @@ CHUNK_SIZE = 2_000
 
 def import_file(path: Path, *, session: Session, by: str) -> ImportReport:
     """Check the whole file, then upsert it in `session` (the caller commits)."""
-    parsed = read_file(load_source(path))
+    return import_source(load_source(path), session=session, by=by)
+
+
+def import_source(source: SourceDocument, *, session: Session, by: str) -> ImportReport:
+    """Check the whole document (a file, or an HTTP request's body), then upsert it in
+    `session` (the caller commits)."""
+    parsed = read_file(source)
     if parsed.source.data is None and parsed.problems:
         raise InvalidFileError(parsed.problems)
     with session.no_autoflush:

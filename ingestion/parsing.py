@@ -84,9 +84,9 @@ class ParsedFile:
 
     def report(self, section: str, index: int, path: Sequence[str | int], message: str) -> None:
         """Record a problem of one item, located at `path` inside it."""
-        line = self.source.line_of((section, index, *path))
+        loc = (section, index, *path)
         text = f"{self.label(section, index)}: {message}"
-        self.problems.append(Problem(self.source.file, line, text))
+        self.problems.append(Problem(self.source.file, self.source.line_of(loc), text, loc))
 
     def count(self, section: str) -> int:
         """How many items the file has in `section` (0 when it is missing or not a list)."""

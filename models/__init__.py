@@ -14,11 +14,13 @@ from models.orders import Order, OrderStatus
 from models.parties import KNOWN_ROLES, Contact, ContactRole, Party, PartyKind, Role
 from models.status_history import StatusChange
 from models.tasks import FINISHED_STATUSES, Task, TaskEvent, TaskStatus
+from models.tokens import ApiToken, Scope
 from models.trips import StopKind, Trip, TripContact, TripOrder, TripStatus, TripStop
 from models.users import Team, TeamMember, User
 
 __all__ = [
     "KNOWN_ROLES",
+    "ApiToken",
     "FINISHED_STATUSES",
     "Booking",
     "BookingOrder",
@@ -43,6 +45,7 @@ __all__ = [
     "Party",
     "PartyKind",
     "Role",
+    "Scope",
     "SmtpSecurity",
     "StatusChange",
     "StopKind",

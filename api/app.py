@@ -1,0 +1,361 @@
+"""haulflow's HTTP API: what a TMS and a driver app call. OpenAPI at `/docs`.
+
+Every route calls one use case of `services` and nothing below it, so the API and the CLI
+give the same answers. Every request but `/health` carries an API token
+(`Authorization: Bearer hf_…`, `haulflow tokens create`) holding the route's scope; writes
+are recorded with the token's name (`api:NAME`). Errors are JSON: `{"detail": "…"}`, or for a
+refused import body the list of located problems, `{"detail": [{"loc", "line", "msg"}]}`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, Response, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from core.errors import (
+    ConflictError,
+    HaulflowError,
+    InvalidEntityRefError,
+    InvalidFileError,
+    NotConfiguredError,
+    NotFoundError,
+)
+from core.settings import get_settings
+from core.sourcefile import parse_source
+from core.text import normalize_reference
+from ingestion.documents import InvalidDocumentError
+from lifecycle.entities import EntityRef
+from models import ApiToken, Category, DocumentType, utcnow
+from models import Scope as TokenScope
+from services.documents import upload_document
+from services.entities import entity_page
+from services.imports import ImportOutcome, import_entities
+from services.tokens import authenticate
+
+# Room for a multipart envelope around a document of the largest allowed size.
+MULTIPART_ROOM = 64 * 1024
+BODY = "request body"
+# An oversize body is read and dropped up to this size before the refusal is sent; larger
+# ones get the refusal while still arriving (the client may then see a reset instead).
+DISCARDED_AT_MOST = 256 * 1024 * 1024
+
+
+class Entities(StrEnum):
+    ORDERS = "orders"
+    BOOKINGS = "bookings"
+    TRIPS = "trips"
+    INVOICES = "invoices"
+
+
+class UploadTargets(StrEnum):
+    ORDERS = "orders"
+    TRIPS = "trips"
+
+
+def create_app() -> FastAPI:
+    """The API, reading its settings (database, store, limits) from the environment."""
+    app = FastAPI(
+        title="haulflow",
+        summary="Task automation for road-freight carriers: entities, documents, tasks.",
+        version="1",
+    )
+    app.add_middleware(BodyLimit)
+    _add_error_handlers(app)
+    _add_routes(app)
+    return app
+
+
+def _add_routes(app: FastAPI) -> None:
+    @app.get("/health", tags=["service"])
+    def health() -> dict[str, str]:
+        """Whether the API answers (no token needed)."""
+        return {"status": "ok"}
+
+    @app.post(
+        "/entities",
+        tags=["entities"],
+        openapi_extra={"requestBody": _IMPORT_BODY},
+        responses={422: {"description": "Located problems; nothing was written."}},
+    )
+    async def upsert_entities(
+        request: Request, token: Annotated[ApiToken, Depends(require(TokenScope.WRITE))]
+    ) -> dict[str, Any]:
+        """Upsert parties, users, orders, bookings, trips and invoices by reference, all or
+        nothing, exactly as `haulflow import` does with a file of the same shape; then
+        generate the tasks of the new entities and reschedule those of the changed ones."""
+        if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+            raise HTTPException(415, "send the entities as JSON (Content-Type: application/json)")
+        text = _decode(await request.body())
+        source = parse_source(text, file=BODY, json_mode=True)
+        if source.data is None and not source.problems:
+            raise HTTPException(422, 'the body is empty: send {"orders": [...], ...}')
+        outcome = await run_in_threadpool(import_entities, source, by=_by(token))
+        return _import_result(outcome)
+
+    @app.post(
+        "/{target}/{reference}/documents",
+        tags=["documents"],
+        status_code=201,
+        responses={200: {"description": "The same bytes were recorded before; nothing changed."}},
+    )
+    async def upload(
+        target: UploadTargets,
+        reference: str,
+        doc_type: Annotated[DocumentType, Form(alias="type", description="pod, cmr or other")],
+        file: Annotated[UploadFile, File(description="The PDF or image scan.")],
+        token: Annotated[ApiToken, Depends(require(TokenScope.WRITE))],
+        response: Response,
+        stop: Annotated[int | None, Form(description="Trip stop number.")] = None,
+    ) -> dict[str, Any]:
+        """Record a POD, CMR or other scan for an order (or a trip stop), as `haulflow
+        documents upload` does: the tasks it completes are sent at once."""
+        limit = get_settings().max_document_bytes
+        data = await file.read(limit + 1)
+        if len(data) > limit:
+            raise HTTPException(413, f"the file is larger than the limit of {limit:,} bytes")
+        ref = _ref(target.value, reference)
+        intake, _ = await run_in_threadpool(
+            upload_document,
+            ref=ref,
+            doc_type=doc_type,
+            data=data,
+            filename=file.filename or "upload",
+            source=_by(token),
+            stop=stop,
+        )
+        result, document = intake.result, intake.result.document
+        if not result.created:
+            response.status_code = 200
+        return {
+            "created": result.created,
+            "order": result.order_reference,
+            "document": {
+                "id": str(document.id),
+                "type": document.type,
+                "sha256": document.sha256,
+                "size": document.size,
+                "filename": document.filename,
+            },
+            "tasks_ready": len(intake.opened),
+            "corrections": [str(correction) for correction in intake.corrections],
+        }
+
+    @app.get("/{entities}/{reference}/tasks", tags=["tasks"])
+    async def entity_tasks(
+        entities: Entities,
+        reference: str,
+        token: Annotated[ApiToken, Depends(require(TokenScope.READ))],
+    ) -> dict[str, Any]:
+        """The entity's page: its status history and its tasks, each with its history and
+        e-mails, as `haulflow tasks list CATEGORY:REF --json` prints it."""
+        page = await run_in_threadpool(entity_page, _ref(entities.value, reference))
+        return page.to_json()
+
+
+def require(scope: TokenScope) -> Callable[..., Awaitable[ApiToken]]:
+    """A dependency: the request's token, which must be live and hold `scope`."""
+
+    async def dependency(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
+    ) -> ApiToken:
+        if credentials is None:
+            raise _unauthorized(
+                "give an API token: Authorization: Bearer hf_… (see `haulflow tokens create`)"
+            )
+        token = await run_in_threadpool(authenticate, credentials.credentials, now=utcnow())
+        if token is None:
+            raise _unauthorized("unknown or revoked API token")
+        if scope not in token.scope_set:
+            raise HTTPException(
+                403,
+                f"token {token.name!r} has scope(s) {token.scopes}; this needs {scope.value}: "
+                f"create a token with --scope {scope.value}",
+            )
+        return token
+
+    return dependency
+
+
+_BEARER = HTTPBearer(auto_error=False, description="An API token from `haulflow tokens create`.")
+
+
+def _unauthorized(message: str) -> HTTPException:
+    return HTTPException(401, message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def _by(token: ApiToken) -> str:
+    return f"api:{token.name}"
+
+
+def _ref(plural: str, reference: str) -> EntityRef:
+    try:
+        normalized = normalize_reference(reference)
+    except ValueError as error:
+        raise HTTPException(422, str(error)) from None
+    return EntityRef(Category(plural.removesuffix("s")), normalized)
+
+
+def _decode(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise HTTPException(
+            422, f"the body is not UTF-8 (byte {error.start}): send UTF-8 JSON"
+        ) from None
+
+
+def _import_result(outcome: ImportOutcome) -> dict[str, Any]:
+    counts = {
+        kind: {"created": c.created, "updated": c.updated, "unchanged": c.unchanged}
+        for kind, c in outcome.report.counts.items()
+        if c.created or c.updated or c.unchanged
+    }
+    generated = {
+        category.value: {
+            "created": report.created,
+            "already_present": report.already_present,
+            "not_matching": report.not_matching,
+        }
+        for category, report in outcome.generated.items()
+    }
+    drops = outcome.drops
+    return {
+        "counts": counts,
+        "tasks_generated": generated,
+        "tasks_rescheduled": outcome.rescheduled,
+        "inbox_drops_recorded": [o.key for o in drops.recorded] if drops else [],
+    }
+
+
+_IMPORT_BODY: dict[str, Any] = {
+    "required": True,
+    "description": "The shape of an import file: a mapping of sections, each a list of items "
+    "(README, Importing entities).",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    section: {"type": "array", "items": {"type": "object"}}
+                    for section in (
+                        "parties",
+                        "users",
+                        "orders",
+                        "bookings",
+                        "trips",
+                        "invoices",
+                    )
+                },
+                "additionalProperties": False,
+            },
+            "example": {"orders": [{"reference": "ORD-1001", "customer": "ACME"}]},
+        }
+    },
+}
+
+_STATUS = {
+    NotFoundError: 404,
+    ConflictError: 409,
+    InvalidDocumentError: 422,
+    InvalidEntityRefError: 422,
+    NotConfiguredError: 503,
+}
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(InvalidFileError)
+    async def refused_body(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, InvalidFileError)
+        problems = [
+            {"loc": ["body", *problem.loc], "line": problem.line, "msg": problem.message}
+            for problem in error.problems
+        ]
+        return JSONResponse({"detail": problems}, status_code=422)
+
+    @app.exception_handler(HaulflowError)
+    async def refused(request: Request, error: Exception) -> JSONResponse:
+        status = next((code for kind, code in _STATUS.items() if isinstance(error, kind)), 400)
+        return JSONResponse({"detail": str(error)}, status_code=status)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def database_down(request: Request, error: Exception) -> JSONResponse:
+        return JSONResponse(
+            {"detail": "the database does not answer; try again later"}, status_code=503
+        )
+
+
+class BodyLimit:
+    """Refuse a body over the limit before reading it: a document's limit plus a multipart
+    envelope on upload routes, the import limit elsewhere. Bodies must say their length
+    (`Content-Length`); h11 then delivers exactly that many bytes."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        settings = get_settings()
+        if scope["path"].endswith("/documents"):
+            limit = settings.max_document_bytes + MULTIPART_ROOM
+        else:
+            limit = settings.max_import_bytes
+        length = headers.get(b"content-length")
+        if length is None or not length.isdigit():
+            if headers.get(b"transfer-encoding") is None:
+                await self.app(scope, receive, send)  # no body at all
+                return
+            await _answer(
+                send, 411, "say the body's length (Content-Length); chunked bodies are not accepted"
+            )
+            return
+        if int(length) > limit:
+            # Read and drop what the client sends first (up to a bound): a client still
+            # writing when the connection closes sees a reset, not the answer.
+            await _discard(receive, DISCARDED_AT_MOST)
+            await _answer(
+                send,
+                413,
+                f"the body has {int(length):,} bytes; the limit here is {limit:,} "
+                "(HAULFLOW_MAX_DOCUMENT_BYTES, HAULFLOW_MAX_IMPORT_BYTES)",
+            )
+            return
+        await self.app(scope, receive, send)
+
+
+async def _discard(receive: Receive, at_most: int) -> None:
+    dropped = 0
+    while dropped <= at_most:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        dropped += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
+
+
+async def _answer(send: Send, status: int, message: str) -> None:
+    response = JSONResponse({"detail": message}, status_code=status)
+    body = response.body
+    start: Message = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ],
+    }
+    await send(start)
+    await send({"type": "http.response.body", "body": body})
