@@ -10,13 +10,26 @@ refused import body the list of located problems, `{"detail": [{"loc", "line", "
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, Response, UploadFile
+from fastapi import (
+    Depends,
+    FastAPI,
+    File,
+    Form,
+    HTTPException,
+    Query,
+    Request,
+    Response,
+    UploadFile,
+)
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -32,17 +45,28 @@ from core.settings import get_settings
 from core.sourcefile import parse_source
 from core.text import normalize_reference
 from ingestion.documents import InvalidDocumentError
-from lifecycle.entities import EntityRef
-from models import ApiToken, Category, DocumentType, utcnow
+from lifecycle.entities import EntityRef, parse_entity_ref
+from models import ApiToken, Category, DocumentType, TaskStatus, utcnow
 from models import Scope as TokenScope
 from services.documents import upload_document
 from services.entities import entity_page
 from services.imports import ImportOutcome, import_entities
+from services.tasks import (
+    archived_email,
+    carrier_midnight,
+    explain,
+    finish,
+    hand_run,
+    resend,
+    worklist_page,
+)
 from services.tokens import authenticate
 
 # Room for a multipart envelope around a document of the largest allowed size.
 MULTIPART_ROOM = 64 * 1024
 BODY = "request body"
+# Entities one hand-run request may cover (it answers when they are all done).
+MAX_RUN_ENTITIES = 200
 # An oversize body is read and dropped up to this size before the refusal is sent; larger
 # ones get the refusal while still arriving (the client may then see a reset instead).
 DISCARDED_AT_MOST = 256 * 1024 * 1024
@@ -58,6 +82,44 @@ class Entities(StrEnum):
 class UploadTargets(StrEnum):
     ORDERS = "orders"
     TRIPS = "trips"
+
+
+class Outcomes(StrEnum):
+    DONE = "done"
+    SKIP = "skip"
+
+
+class FinishIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tasks: list[str] = Field(
+        min_length=1, max_length=500, description="Task ids or 8+ digit prefixes."
+    )
+    by: str = Field(min_length=1, max_length=100, description="The haulflow username.")
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class RunIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    task_key: str = Field(min_length=1, max_length=100, description="e.g. send-pod")
+    entities: list[str] = Field(
+        default=[], max_length=MAX_RUN_ENTITIES, description="CATEGORY:REF, e.g. order:ORD-1001."
+    )
+    created_before: date | None = Field(
+        default=None, description="Every entity created before this day (carrier's time)."
+    )
+    dry_run: bool = False
+    by: str | None = Field(
+        default=None, max_length=100, description="The haulflow username (not for a dry run)."
+    )
+
+
+class ResendIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    by: str = Field(min_length=1, max_length=100, description="The haulflow username.")
+    to: str | None = Field(default=None, max_length=254, description="Another address.")
 
 
 def create_app() -> FastAPI:
@@ -159,6 +221,144 @@ def _add_routes(app: FastAPI) -> None:
         page = await run_in_threadpool(entity_page, _ref(entities.value, reference))
         return page.to_json()
 
+    @app.get("/tasks", tags=["tasks"])
+    async def tasks(
+        token: Annotated[ApiToken, Depends(require(TokenScope.READ))],
+        status: Annotated[list[TaskStatus] | None, Query(description="Repeat for several.")] = None,
+        category: Category | None = None,
+        responsible: Annotated[
+            str | None, Query(description="USERNAME, user:USERNAME, team:KEY or role:KEY.")
+        ] = None,
+        overdue: Annotated[bool, Query(description="Due before today, unfinished.")] = False,
+        documents_missing_days: Annotated[int | None, Query(ge=0, le=3650)] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        cursor: Annotated[
+            str | None, Query(max_length=300, description="`next` of the page before.")
+        ] = None,
+    ) -> dict[str, Any]:
+        """A worklist across entities, soonest due first, a page at a time: `next` is the
+        cursor of the following page (null on the last)."""
+        page = await run_in_threadpool(
+            worklist_page,
+            statuses=status or [],
+            category=category,
+            responsible=responsible,
+            overdue=overdue,
+            documents_missing_days=documents_missing_days,
+            limit=limit,
+            cursor=cursor,
+        )
+        return {"tasks": [row.to_json() for row in page.rows], "next": page.next_cursor}
+
+    @app.post("/tasks/{outcome}", tags=["tasks"])
+    async def finish_tasks(
+        outcome: Outcomes,
+        body: FinishIn,
+        token: Annotated[ApiToken, Depends(require(TokenScope.WRITE))],
+    ) -> dict[str, Any]:
+        """Mark tasks done or skipped by a haulflow user, all or none (409 names each task
+        that cannot be, and nothing changes)."""
+        finished = await run_in_threadpool(
+            finish,
+            task_ids=body.tasks,
+            outcome="done" if outcome is Outcomes.DONE else "skip",
+            by=body.by,
+            note=body.note,
+            via=_by(token),
+        )
+        return {
+            "tasks": [
+                {"id": str(task.id), "label": label, "status": task.status}
+                for task, label in finished
+            ]
+        }
+
+    @app.post("/runs", tags=["tasks"])
+    async def run_by_hand(
+        body: RunIn, token: Annotated[ApiToken, Depends(require(TokenScope.READ))]
+    ) -> dict[str, Any]:
+        """Send an e-mail task by hand, for entities created before the automation: to the
+        entities named, or to all created before a day; `dry_run` shows who would receive
+        what and sends nothing (scope read; a real run needs send). A task already sent is
+        left alone. At most 200 entities per request: larger runs belong to the Prefect UI's
+        hand run, which shows progress."""
+        if not body.dry_run:
+            _need(token, TokenScope.SEND)
+            if not body.by:
+                raise HTTPException(422, "by: give the haulflow username the sends are recorded as")
+        refs = [parse_entity_ref(entity) for entity in body.entities]
+        result = await run_in_threadpool(
+            hand_run,
+            key=body.task_key,
+            refs=refs,
+            created_before=carrier_midnight(body.created_before) if body.created_before else None,
+            dry_run=body.dry_run,
+            by=body.by or "dry-run",
+            at_most=MAX_RUN_ENTITIES,
+        )
+        return result.to_json()
+
+    @app.post("/tasks/{task_id}/resend", tags=["tasks"])
+    async def resend_task(
+        task_id: str,
+        body: ResendIn,
+        token: Annotated[ApiToken, Depends(require(TokenScope.SEND))],
+    ) -> JSONResponse:
+        """Send a done task's e-mails again on purpose, recorded with who asked. When the mail
+        server refuses one, the e-mails before it went out (listed) and the answer is 422 for
+        a permanent refusal (fix the recipients or the mailbox) or 503 for a temporary one."""
+        resent = await run_in_threadpool(resend, task_id=task_id, by=body.by, to=body.to)
+        sent = [asdict(email) | {"task_id": str(email.task_id)} for email in resent.sent]
+        problem = resent.problem()
+        if problem is None:
+            return JSONResponse({"sent": sent, "detail": None})
+        if resent.failure is not None and resent.failure.permanent:
+            return JSONResponse({"sent": sent, "detail": problem}, status_code=422)
+        return JSONResponse(
+            {"sent": sent, "detail": problem}, status_code=503, headers={"Retry-After": "300"}
+        )
+
+    @app.get("/{entities}/{reference}/tasks/{task_key}/explanation", tags=["tasks"])
+    async def explanation(
+        entities: Entities,
+        reference: str,
+        task_key: str,
+        token: Annotated[ApiToken, Depends(require(TokenScope.READ))],
+        connect: Annotated[bool, Query(description="Try the mailbox's SMTP server.")] = False,
+    ) -> dict[str, Any]:
+        """Why the task sent its e-mail or did not: each check, and what to do (as `haulflow
+        explain TASK_KEY CATEGORY:REF --json`)."""
+        found = await run_in_threadpool(
+            explain, key=task_key, ref=_ref(entities.value, reference), probe_smtp=connect
+        )
+        return found.to_json()
+
+    @app.get(
+        "/communications/{communication_id}/eml",
+        tags=["communications"],
+        response_class=Response,
+        responses={200: {"content": {"message/rfc822": {}}}},
+    )
+    async def archived(
+        communication_id: str, token: Annotated[ApiToken, Depends(require(TokenScope.READ))]
+    ) -> Response:
+        """An e-mail exactly as it was sent, checked against the sha256 taken then (409 when
+        the archive was altered)."""
+        row, data = await run_in_threadpool(archived_email, communication_id)
+        disposition = f'attachment; filename="{row.id}.eml"'
+        return Response(
+            data, media_type="message/rfc822", headers={"Content-Disposition": disposition}
+        )
+
+
+def _need(token: ApiToken, scope: TokenScope) -> None:
+    if scope not in token.scope_set:
+        raise HTTPException(
+            403,
+            f"token {token.name!r} has scope(s) {token.scopes}; this needs {scope.value}: "
+            f"create a token with --scope {scope.value}",
+        )
+
 
 def require(scope: TokenScope) -> Callable[..., Awaitable[ApiToken]]:
     """A dependency: the request's token, which must be live and hold `scope`."""
@@ -173,12 +373,7 @@ def require(scope: TokenScope) -> Callable[..., Awaitable[ApiToken]]:
         token = await run_in_threadpool(authenticate, credentials.credentials, now=utcnow())
         if token is None:
             raise _unauthorized("unknown or revoked API token")
-        if scope not in token.scope_set:
-            raise HTTPException(
-                403,
-                f"token {token.name!r} has scope(s) {token.scopes}; this needs {scope.value}: "
-                f"create a token with --scope {scope.value}",
-            )
+        _need(token, scope)
         return token
 
     return dependency

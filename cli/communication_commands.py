@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Annotated
@@ -10,17 +9,14 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 from rich.table import Table
-from sqlmodel import select
 
 from cli.output import console
 from core.database import require_current_schema, session_scope
-from core.errors import ConflictError, NotFoundError
 from core.moments import human_moment
 from core.settings import get_settings
 from delivery.record import entity_communications
 from lifecycle.entities import parse_entity_ref
-from models import Communication
-from storage.factory import open_document_store
+from services.tasks import archived_email
 
 app = typer.Typer(help="The communication log: every e-mail sent.", no_args_is_help=True)
 
@@ -70,32 +66,7 @@ def download(
 ) -> None:
     """Write the archived e-mail, exactly as sent, after checking its sha256."""
     require_current_schema()
-    prefix = communication_id.strip().lower()
-    with session_scope() as session:
-        matches = (
-            [
-                row
-                for row in session.exec(select(Communication)).all()
-                if str(row.id).startswith(prefix)
-            ]
-            if len(prefix) >= 8
-            else []
-        )
-    if len(matches) != 1:
-        what = "no communication" if not matches else "several communications match"
-        raise NotFoundError(
-            f"{what} '{communication_id}': give the id (8+ characters) from "
-            "`haulflow communications list ENTITY`"
-        )
-    row = matches[0]
-    if not row.archive_key:
-        raise NotFoundError(f"communication {row.id} has no archived copy")
-    data = open_document_store(get_settings()).get(row.archive_key)
-    if hashlib.sha256(data).hexdigest() != row.archive_sha256:
-        raise ConflictError(
-            f"the archive {row.archive_key} no longer matches the sha256 recorded when it was "
-            "sent: it was altered or replaced in the store"
-        )
+    row, data = archived_email(communication_id)
     target = output or Path(f"{row.id}.eml")
     target.write_bytes(data)
     console.print(f"wrote {escape(str(target))} ({len(data):,} bytes, sha256 verified)")

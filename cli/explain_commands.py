@@ -10,10 +10,10 @@ from rich.markup import escape
 from rich.table import Column, Table
 
 from cli.output import console
-from core.database import require_current_schema, session_scope
-from delivery.explain import Explanation, explain_task
+from core.database import require_current_schema
+from delivery.explain import Explanation
 from lifecycle.entities import parse_entity_ref
-from models import utcnow
+from services.tasks import explain as explain_use_case
 
 _STYLES = {
     "ok": "green",
@@ -47,10 +47,7 @@ def explain(
     """
     ref = parse_entity_ref(entity)
     require_current_schema()
-    with session_scope() as session:
-        explanation = explain_task(
-            session=session, key=task_key, ref=ref, now=utcnow(), probe_smtp=connect
-        )
+    explanation = explain_use_case(key=task_key, ref=ref, probe_smtp=connect)
     if json_output:
         typer.echo(json.dumps(explanation.to_json(), indent=2, ensure_ascii=False))
         return

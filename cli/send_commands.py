@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 import typer
 from rich.markup import escape
@@ -23,16 +23,14 @@ from rich.progress import (
 
 from cli.output import console, stderr
 from cli.task_commands import By
-from core.database import require_current_schema, session_scope
+from core.database import require_current_schema
 from core.errors import HaulflowError
-from core.settings import get_settings
 from delivery.manual import RunItem
 from delivery.reports import DeliveryReport, SentEmail
-from delivery.resend import resend_task
-from delivery.runs import RunPage, RunResult, run_by_hand
-from lifecycle.actions import find_tasks
+from delivery.runs import RunPage, RunResult
 from lifecycle.entities import parse_entity_ref
-from storage.factory import open_document_store
+from services.tasks import carrier_midnight, hand_run
+from services.tasks import resend as resend_use_case
 
 # A run over more entities shows a progress bar and a summary instead of a line each.
 LISTED_ENTITIES = 50
@@ -61,6 +59,9 @@ def run(
         bool, typer.Option("--dry-run", help="Show who would receive what; send nothing.")
     ] = False,
     by: By = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print what the run did as JSON at the end.")
+    ] = False,
 ) -> None:
     """Send an email task by hand, for entities created before the automation.
 
@@ -73,19 +74,21 @@ def run(
     before = _parse_day(created_before) if created_before else None
     require_current_schema()
     with _progress() as progress, _stop_on_ctrl_c() as stop:
-        result = run_by_hand(
+        result = hand_run(
             key=task_key,
             refs=refs,
             created_before=before,
             dry_run=dry_run,
             by=by or "dry-run",
-            store=open_document_store(get_settings()),
-            on_page=progress.page,
+            on_page=None if as_json else progress.page,
             should_stop=stop.is_set,
         )
-    if not result.total:
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+    elif not result.total:
         console.print("no entity matches: nothing to do")
-    _print_summary(result, dry_run=dry_run)
+    else:
+        _print_summary(result, dry_run=dry_run)
     if result.stopped:
         counts = result.counts
         stderr.print(
@@ -190,9 +193,7 @@ def resend(
     if not by:
         raise HaulflowError("say who asks for the resend: --by USERNAME, or set HAULFLOW_USER")
     require_current_schema()
-    with session_scope() as session:
-        [task] = find_tasks(session=session, task_ids=[task_id])
-    resent = resend_task(task_id=task.id, store=open_document_store(get_settings()), by=by, to=to)
+    resent = resend_use_case(task_id=task_id, by=by, to=to)
     for email in resent.sent:
         _print_sent(email)
     problem = resent.problem()
@@ -205,7 +206,7 @@ def _parse_day(text: str) -> datetime:
         day = datetime.strptime(text, "%Y-%m-%d")
     except ValueError:
         raise HaulflowError(f"--created-before '{text}': write a day as YYYY-MM-DD") from None
-    return day.replace(tzinfo=ZoneInfo(get_settings().timezone))
+    return carrier_midnight(day.date())
 
 
 def _print_report(report: DeliveryReport) -> None:

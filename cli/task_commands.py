@@ -15,13 +15,14 @@ from cli.output import console
 from core.database import require_current_schema, session_scope
 from core.errors import HaulflowError, NotConfiguredError
 from core.settings import get_settings
-from lifecycle.actions import Outcome, describe_tasks, finish_tasks
+from lifecycle.actions import Outcome
 from lifecycle.entities import parse_entity_ref
 from lifecycle.entity_page import EntityTaskList, TaskHistoryLine
 from lifecycle.recalculation import recalculate_entity
-from lifecycle.worklists import WorklistRow, worklist
+from lifecycle.worklists import WorklistRow
 from models import Category, TaskStatus, utcnow
 from services.entities import entity_page
+from services.tasks import finish, worklist_page
 
 app = typer.Typer(
     help="Tasks: an entity's tasks and history, worklists, marking tasks done or skipped.",
@@ -120,19 +121,15 @@ def list_tasks(
         else:
             _print_page(page, zone, now)
         return
-    with session_scope() as session:
-        # One row more than asked tells whether the list was cut.
-        rows = worklist(
-            session=session,
-            statuses=statuses,
-            category=category_filter,
-            responsible=responsible,
-            overdue=overdue,
-            documents_missing_days=documents_missing_days,
-            now=now,
-            limit=limit + 1,
-        )
-    truncated, rows = len(rows) > limit, rows[:limit]
+    found = worklist_page(
+        statuses=statuses,
+        category=category_filter,
+        responsible=responsible,
+        overdue=overdue,
+        documents_missing_days=documents_missing_days,
+        limit=limit,
+    )
+    rows, truncated = found.rows, found.next_cursor is not None
     if as_json:
         payload: dict[str, Any] = {
             "tasks": [row.to_json() for row in rows],
@@ -180,13 +177,8 @@ def _finish(task_ids: list[str], outcome: Outcome, by: str | None, note: str | N
     if not by:
         raise HaulflowError("say who finishes the tasks: --by USERNAME, or set HAULFLOW_USER")
     require_current_schema()
-    with session_scope() as session:
-        tasks = finish_tasks(
-            session=session, task_ids=task_ids, outcome=outcome, by=by, note=note, now=utcnow()
-        )
-        labels = describe_tasks(session=session, tasks=tasks)
-    for task in tasks:
-        console.print(f"{task.status} {escape(labels[task.id])} by {escape(by)}")
+    for task, label in finish(task_ids=task_ids, outcome=outcome, by=by, note=note):
+        console.print(f"{task.status} {escape(label)} by {escape(by)}")
 
 
 def _parse_statuses(values: list[str]) -> list[TaskStatus]:

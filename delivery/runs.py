@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from core.database import session_scope
-from core.errors import ConflictError
+from core.errors import ConflictError, HaulflowError
 from delivery.claims import claim_ready_tasks
 from delivery.email_tasks import find_definition
 from delivery.manual import RunItem, prepare_run
@@ -72,6 +73,34 @@ class RunResult:
             )
         )
 
+    def to_json(self) -> dict[str, Any]:
+        """Plain data: totals, each entity's outcome and previews, e-mails sent, problems."""
+        report = self.report
+        return {
+            "total": self.total,
+            "counts": dict(self.counts),
+            "stopped": self.stopped,
+            "entities": [
+                {
+                    "entity": item.entity,
+                    "outcome": item.outcome,
+                    "task_id": str(item.task_id) if item.task_id else None,
+                    "previews": [asdict(preview) for preview in item.previews],
+                }
+                for item in self.items
+            ],
+            "sent": [asdict(email) | {"task_id": str(email.task_id)} for email in report.sent],
+            "problems": [
+                {"kind": kind, "entity": problem.entity, "error": problem.error}
+                for kind, problems in (
+                    ("retrying", report.retrying),
+                    ("failed", report.failed),
+                    ("uncertain", report.uncertain),
+                )
+                for problem in problems
+            ],
+        }
+
 
 @dataclass(frozen=True)
 class RunPage:
@@ -96,11 +125,13 @@ def run_by_hand(
     flow_run_id: uuid.UUID | None = None,
     on_page: Callable[[RunPage], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    at_most: int | None = None,
 ) -> RunResult:
     """`haulflow tasks run` and the `run-<category>-task` flows: page by page, prepare and send.
 
     `category` refuses a definition of another category (each flow runs its own);
-    `flow_run_id` is recorded on every claim, history line and communication-log row.
+    `flow_run_id` is recorded on every claim, history line and communication-log row;
+    `at_most` refuses, before anything is sent, a run over more entities.
     """
     with session_scope() as session:
         if not dry_run:
@@ -111,6 +142,11 @@ def run_by_hand(
         # Named entities are looked up first: an unknown one refuses the run before any send.
         named = [(find_entity_id(session=session, ref=ref), ref.reference) for ref in refs]
         result = RunResult(total=len(named) or count_before(session, kind, created_before))
+        if at_most is not None and result.total > at_most:
+            raise HaulflowError(
+                f"{result.total:,} {kind.value}s match; at most {at_most:,} per request: run it "
+                f"from the Prefect UI ({kind.value}s by hand) or with `haulflow tasks run`"
+            )
     for page in entity_pages(kind, named, created_before, batch_size):
         with session_scope() as session:
             items = prepare_run(

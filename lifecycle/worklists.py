@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from core.errors import HaulflowError, NotFoundError
@@ -53,6 +54,18 @@ class WorklistRow:
         plain: dict[str, Any] = to_plain(self)
         return plain
 
+    def position(self) -> WorklistPosition:
+        return WorklistPosition(self.due_at, self.created_at, self.task_id)
+
+
+@dataclass(frozen=True)
+class WorklistPosition:
+    """Where a row sorts in a worklist: the next page starts after it."""
+
+    due_at: datetime | None
+    created_at: datetime
+    task_id: uuid.UUID
+
 
 def worklist(
     *,
@@ -64,12 +77,14 @@ def worklist(
     documents_missing_days: int | None,
     now: datetime,
     limit: int,
+    after: WorklistPosition | None = None,
 ) -> list[WorklistRow]:
     """Tasks across entities matching every filter given, soonest due first.
 
     `responsible` is `alice` (her tasks and her teams'), `user:alice`, `team:KEY` or
     `role:KEY`; `documents_missing_days` keeps tasks still waiting for documents N days
-    after they were created.
+    after they were created; `after` continues a list after its last row (a page never
+    repeats or skips a row, however many pages; each costs the same).
     """
     statement = select(Task, TaskDefinition).join(
         TaskDefinition, col(Task.definition_id) == col(TaskDefinition.id)
@@ -90,6 +105,8 @@ def worklist(
             Task.status == TaskStatus.WAITING_FOR_DOCUMENTS,
             col(Task.created_at) < now - timedelta(days=documents_missing_days),
         )
+    if after is not None:
+        statement = statement.where(_after(after))
     # Tasks without a due moment come last; the id makes the order stable between runs.
     statement = statement.order_by(
         col(Task.due_at).is_(None), col(Task.due_at), col(Task.created_at), col(Task.id)
@@ -102,6 +119,21 @@ def worklist(
         _row(task, definition, headers.get((task.category, task.entity_id)), now)
         for task, definition in rows
     ]
+
+
+def _after(row: WorklistPosition) -> sa.ColumnElement[bool]:
+    """The tasks sorted after `row`: (due_at, nulls last), created_at, id."""
+    later = sa.or_(
+        col(Task.created_at) > row.created_at,
+        sa.and_(col(Task.created_at) == row.created_at, col(Task.id) > row.task_id),
+    )
+    if row.due_at is None:
+        return sa.and_(col(Task.due_at).is_(None), later)
+    return sa.or_(
+        col(Task.due_at).is_(None),
+        col(Task.due_at) > row.due_at,
+        sa.and_(col(Task.due_at) == row.due_at, later),
+    )
 
 
 def _row(

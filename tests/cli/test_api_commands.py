@@ -39,32 +39,36 @@ def test_api_serves_the_openapi_page_and_answers_with_a_token(run_cli: RunCli) -
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "cli", "api", "--port", str(port)],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )
-    try:
-        assert server.stdout is not None
-        announced = server.stdout.readline()
-        assert f"http://127.0.0.1:{port}" in announced and "/docs" in announced
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                health = httpx.get(f"{url}/health")
-                break
-            except httpx.ConnectError:
-                assert time.monotonic() < deadline, server.stderr
-                time.sleep(0.1)
-        assert health.json() == {"status": "ok"}
-        assert httpx.get(f"{url}/docs").status_code == 200
-        paths = httpx.get(f"{url}/openapi.json").json()["paths"]
-        assert {"/entities", "/{target}/{reference}/documents"} <= set(paths)
-        page = httpx.get(f"{url}/orders/ORD-1/tasks", headers={"Authorization": f"Bearer {secret}"})
-        assert page.status_code == 404 and page.json() == {"detail": "order ORD-1 does not exist"}
-    finally:
-        server.terminate()
-        server.wait(10)
+    ) as server:
+        try:
+            _check_served(server, port, secret)
+        finally:
+            server.terminate()
+            server.wait(10)
+
+
+def _check_served(server: subprocess.Popen[str], port: int, secret: str) -> None:
+    assert server.stdout is not None
+    announced = server.stdout.readline()
+    assert f"http://127.0.0.1:{port}" in announced and "/docs" in announced
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            health = httpx.get(f"{url}/health")
+            break
+        except httpx.ConnectError:
+            assert time.monotonic() < deadline and server.poll() is None, "the API never answered"
+            time.sleep(0.1)
+    assert health.json() == {"status": "ok"}
+    assert httpx.get(f"{url}/docs").status_code == 200
+    paths = httpx.get(f"{url}/openapi.json").json()["paths"]
+    assert {"/entities", "/{target}/{reference}/documents", "/tasks", "/runs"} <= set(paths)
+    page = httpx.get(f"{url}/orders/ORD-1/tasks", headers={"Authorization": f"Bearer {secret}"})
+    assert page.status_code == 404 and page.json() == {"detail": "order ORD-1 does not exist"}
