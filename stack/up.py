@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
@@ -39,6 +40,7 @@ from stack.prefect_server import (
 from stack.processes import (
     StopSignal,
     log_tail,
+    port_in_use,
     signals_ignored,
     start_logged,
     stop_process,
@@ -49,6 +51,8 @@ from stack.processes import (
 DEPLOYMENTS_TIMEOUT_SECONDS = 120.0
 # How often the running stack checks that its children are alive.
 WATCH_INTERVAL_SECONDS = 0.5
+# Importing FastAPI and the use cases takes a few seconds on a cold start.
+API_TIMEOUT_SECONDS = 60.0
 
 
 class StackError(HaulflowError):
@@ -91,6 +95,12 @@ def _start(
     url_file = settings.var_dir / API_URL_FILE
     pids_file = settings.var_dir / PIDS_FILE
     _take_over(pids_file, console)
+    if port_in_use(settings.api_host, settings.api_port):
+        raise StackError(
+            f"port {settings.api_port} on {settings.api_host} is already in use, so the HTTP "
+            "API cannot listen there: stop what uses it (another `haulflow up` or `haulflow "
+            "api`?) or choose another port with HAULFLOW_API_PORT"
+        )
     engine = get_engine()
     upgrade_database(engine)
     console.print(f"database: {engine.url.render_as_string(hide_password=True)} (migrated)")
@@ -134,6 +144,19 @@ def _start(
     console.print(f"serving the deployments (log: {serve_log})…")
     wait_for_deployments(server, serve, serve_log)
     watched = [("`haulflow serve`", serve, serve_log)]
+    pids = {"the Prefect server": server.process.pid, "`haulflow serve`": serve.pid}
+
+    api_log = logs / "api.log"
+    api = start_logged(
+        [sys.executable, "-m", "cli", "api"],
+        env=serve_environment(server, sink, settings),
+        log_path=api_log,
+    )
+    stops.append(("haulflow api", lambda: stop_process(api, group_first=False)))
+    pids["`haulflow api`"] = api.pid
+    write_pids(pids_file, pids)
+    watched.append(("`haulflow api`", api, api_log))
+    wait_for_api(api_url(settings), server, watched)
     if settings.sqs_queue_url:
         listen_log = logs / "listen.log"
         listen = start_logged(
@@ -142,14 +165,8 @@ def _start(
             log_path=listen_log,
         )
         stops.append(("haulflow listen", lambda: stop_process(listen, group_first=False)))
-        write_pids(
-            pids_file,
-            {
-                "the Prefect server": server.process.pid,
-                "`haulflow serve`": serve.pid,
-                "`haulflow listen`": listen.pid,
-            },
-        )
+        pids["`haulflow listen`"] = listen.pid
+        write_pids(pids_file, pids)
         watched.append(("`haulflow listen`", listen, listen_log))
         console.print(f"listening to {settings.sqs_queue_url} (log: {listen_log})")
 
@@ -230,6 +247,30 @@ def wait_for_deployments(
 Child = tuple[str, subprocess.Popen[bytes], Path]
 
 
+def api_url(settings: Settings) -> str:
+    return f"http://{settings.api_host}:{settings.api_port}"
+
+
+def wait_for_api(url: str, server: PrefectServer, children: list[Child]) -> None:
+    """Return once the HTTP API answers `/health`."""
+    deadline = time.monotonic() + API_TIMEOUT_SECONDS
+    while True:
+        _check_alive(server, children)
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            name, _, log = children[-1]
+            raise StackError(
+                f"after {API_TIMEOUT_SECONDS:.0f} s the HTTP API does not answer at {url}; "
+                f"{name} logged:\n{log_tail(log)}"
+            )
+        time.sleep(0.2)
+
+
 def _watch(server: PrefectServer, children: list[Child]) -> None:
     """Block until a signal arrives; raise when a child process ends on its own."""
     while True:
@@ -268,6 +309,10 @@ def _print_ready(
     console.print(f"\n[bold green]ready[/bold green] in {seconds:.0f} s; Ctrl-C stops everything")
     console.print(f"  Prefect UI     {server.ui_url}")
     console.print(f"  Prefect API    {server.api_url} (in {url_file}: every command finds it)")
+    console.print(
+        f"  HTTP API       {api_url(get_settings())} (OpenAPI: /docs; a token: haulflow tokens "
+        "create NAME --scope read)"
+    )
     console.print(
         f"  e-mails sent   {sink.directory} (one .eml per message; every command run on this "
         "folder sends there too)"

@@ -56,10 +56,12 @@ def wait_for_line(log: Path, text: str, process: subprocess.Popen[bytes]) -> str
 
 @pytest.fixture
 def ports(monkeypatch: pytest.MonkeyPatch) -> tuple[int, int]:
-    """Free ports for the Prefect server and the sink, set for every process of the test."""
+    """Free ports for the Prefect server and the sink (and the HTTP API), set for every
+    process of the test."""
     prefect_port, sink_port = free_port(), free_port()
     monkeypatch.setenv("HAULFLOW_PREFECT_PORT", str(prefect_port))
     monkeypatch.setenv("HAULFLOW_SMTP_SINK_PORT", str(sink_port))
+    monkeypatch.setenv("HAULFLOW_API_PORT", str(free_port()))
     get_settings.cache_clear()
     return prefect_port, sink_port
 
@@ -125,7 +127,16 @@ def test_up_serves_everything_until_ctrl_c(
     status = run_cli("status")
     assert status.returncode == 0, status.stdout + status.stderr
     assert "deployments served" in status.stdout and "healthy" in status.stdout
-    assert len(stack_processes(var_dir)) >= 2  # the Prefect server and `haulflow serve`
+    assert len(stack_processes(var_dir)) >= 3  # the Prefect server, `serve` and `api`
+    api_port = get_settings().api_port
+    assert f"HTTP API       http://127.0.0.1:{api_port}" in output
+    assert httpx.get(f"http://127.0.0.1:{api_port}/health").json() == {"status": "ok"}
+    token = run_cli("tokens", "create", "tms").stdout.strip().splitlines()[-1]
+    page = httpx.get(
+        f"http://127.0.0.1:{api_port}/orders/ORD-1/tasks",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert page.status_code == 404  # served on the stack's database, with its tokens
 
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=60) == 0, log.read_text()
@@ -137,16 +148,21 @@ def test_up_serves_everything_until_ctrl_c(
     assert stack_processes(var_dir) == []
     assert not port_in_use("127.0.0.1", prefect_port)
     assert not port_in_use("127.0.0.1", sink_port)
+    assert not port_in_use("127.0.0.1", api_port)
     assert (var_dir / "haulflow.db").is_file()
     assert len(list((var_dir / "mailsink").glob("*.eml"))) == 1
 
 
-@pytest.mark.parametrize("taken", ["prefect", "sink"])
+@pytest.mark.parametrize("taken", ["prefect", "sink", "api"])
 def test_a_taken_port_stops_up_with_what_to_do(
     ports: tuple[int, int], run_cli: RunCli, taken: str
 ) -> None:
-    port = ports[0] if taken == "prefect" else ports[1]
-    setting = "HAULFLOW_PREFECT_PORT" if taken == "prefect" else "HAULFLOW_SMTP_SINK_PORT"
+    port = {"prefect": ports[0], "sink": ports[1], "api": get_settings().api_port}[taken]
+    setting = {
+        "prefect": "HAULFLOW_PREFECT_PORT",
+        "sink": "HAULFLOW_SMTP_SINK_PORT",
+        "api": "HAULFLOW_API_PORT",
+    }[taken]
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", port))
         listener.listen()
