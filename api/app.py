@@ -45,10 +45,12 @@ from core.settings import get_settings
 from core.sourcefile import parse_source
 from core.text import normalize_reference
 from ingestion.documents import InvalidDocumentError
+from ingestion.inbox import RefusedDropError
 from lifecycle.entities import EntityRef, parse_entity_ref
 from models import ApiToken, Category, DocumentType, TaskStatus, utcnow
 from models import Scope as TokenScope
 from services.documents import upload_document
+from services.drops import NotAnS3EventError, take_in_notification, upload_url
 from services.entities import entity_page
 from services.imports import ImportOutcome, import_entities
 from services.tasks import (
@@ -82,6 +84,14 @@ class Entities(StrEnum):
 class UploadTargets(StrEnum):
     ORDERS = "orders"
     TRIPS = "trips"
+
+
+class UploadUrlIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: DocumentType
+    filename: str = Field(default="scan.pdf", min_length=1, max_length=200)
+    stop: int | None = Field(default=None, ge=1, le=999, description="Trip stop number.")
 
 
 class Outcomes(StrEnum):
@@ -209,6 +219,54 @@ def _add_routes(app: FastAPI) -> None:
             "tasks_ready": len(intake.opened),
             "corrections": [str(correction) for correction in intake.corrections],
         }
+
+    @app.post("/{target}/{reference}/upload-url", tags=["documents"], status_code=201)
+    async def signed_upload(
+        target: UploadTargets,
+        reference: str,
+        body: UploadUrlIn,
+        token: Annotated[ApiToken, Depends(require(TokenScope.WRITE))],
+    ) -> dict[str, Any]:
+        """A signed URL a driver app PUTs one scan to, straight into the bucket's inbox (S3
+        store only). The bucket's notification then records it as any inbox drop; a scan over
+        the size limit or not a PDF/image is refused there (`haulflow documents drops`)."""
+        signed = await run_in_threadpool(
+            upload_url,
+            ref=_ref(target.value, reference),
+            doc_type=body.type,
+            filename=body.filename,
+            stop=body.stop,
+        )
+        return {
+            "method": "PUT",
+            "url": signed.url,
+            "key": signed.key,
+            "expires_at": signed.expires_at.isoformat(),
+            "max_bytes": get_settings().max_document_bytes,
+        }
+
+    @app.post(
+        "/notifications/s3",
+        tags=["documents"],
+        openapi_extra={"requestBody": _EVENT_BODY},
+        responses={503: {"description": "Some drops failed for now: push the event again."}},
+    )
+    async def bucket_notification(
+        request: Request, token: Annotated[ApiToken, Depends(require(TokenScope.WRITE))]
+    ) -> JSONResponse:
+        """An S3 event notification pushed by the bucket (MinIO's webhook target, with a
+        write token as its `auth_token`): each inbox drop it announces is recorded, waits for
+        its entity, or is refused, exactly as `haulflow listen` does with a queued message."""
+        text = _decode(await request.body())
+        report = await run_in_threadpool(take_in_notification, text)
+        answer = {
+            "recorded": [drop.key for drop in report.recorded],
+            "already_recorded": report.already_recorded,
+            "pending": report.pending,
+            "refused": report.refused,
+            "retry": report.retried,
+        }
+        return JSONResponse(answer, status_code=503 if report.retried else 200)
 
     @app.get("/{entities}/{reference}/tasks", tags=["tasks"])
     async def entity_tasks(
@@ -456,12 +514,22 @@ _IMPORT_BODY: dict[str, Any] = {
     },
 }
 
+_EVENT_BODY: dict[str, Any] = {
+    "required": True,
+    "description": 'An S3 event notification: `{"Records": [{"eventName": '
+    '"s3:ObjectCreated:Put", "s3": {"bucket": {"name": …}, "object": '
+    '{"key": …, "size": …}}}]}`',
+    "content": {"application/json": {"schema": {"type": "object"}}},
+}
+
 _STATUS = {
     NotFoundError: 404,
     ConflictError: 409,
     InvalidDocumentError: 422,
     InvalidEntityRefError: 422,
     NotConfiguredError: 503,
+    NotAnS3EventError: 422,
+    RefusedDropError: 422,
 }
 
 

@@ -15,6 +15,7 @@ key rule). haulflow's own writes (`documents/`, `emails/`) are not drops.
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 
 from core.errors import HaulflowError
@@ -28,6 +29,7 @@ from storage.base import StoreError, check_key
 OWN_PREFIXES = ("documents/", "emails/")
 
 _STOP = re.compile(r"stop-([1-9][0-9]*)")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 class RefusedDropError(HaulflowError):
@@ -60,6 +62,24 @@ def convention(inbox: str) -> str:
         f"write documents as {inbox}order/REFERENCE/TYPE/FILE or "
         f"{inbox}trip/REFERENCE[/stop-N]/TYPE/FILE, TYPE being pod, cmr or other"
     )
+
+
+def inbox_key(
+    *, ref: EntityRef, doc_type: DocumentType, filename: str, stop: int | None, settings: Settings
+) -> str:
+    """A fresh key under the inbox (relative to the store's prefix) for one upload of `ref`:
+    the file name made key-safe behind a random part, so two uploads never collide."""
+    safe = _UNSAFE.sub("-", filename.strip()).strip(".-")[:100] or "scan"
+    parts = [ref.category.value, ref.reference, *([f"stop-{stop}"] if stop else [])]
+    key = f"{_folder(settings.inbox_prefix)}{'/'.join(parts)}/{doc_type.value}/"
+    key += f"{uuid.uuid4().hex[:12]}-{safe}"
+    try:
+        return check_key(key)
+    except StoreError:
+        raise RefusedDropError(
+            f"the reference {ref.reference!r} cannot be part of a bucket key (letters, digits, "
+            "'.', '_' and '-' only): upload the file to haulflow directly instead"
+        ) from None
 
 
 def parse_inbox_key(key: str, *, inbox: str, store_prefix: str = "") -> DropAddress:

@@ -3,8 +3,9 @@
 A source hands over messages, each with the objects it announces and an opaque receipt, and
 forgets a message only once it is acknowledged, so a message that could not be handled is
 delivered again. `SqsSource` reads AWS S3 event notifications from an SQS queue, sent there
-directly or through an SNS topic; other S3-compatible stores notify by webhook or AMQP and
-would get their own source with the same two methods.
+directly or through an SNS topic. Stores that push instead (MinIO's webhook target) post the
+same event format to the HTTP API (`POST /notifications/s3`), which hands it to the same
+`handle_notifications` as one message and answers 503 when it must come back.
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ def parse_s3_event(body: str) -> tuple[tuple[ObjectCreated, ...], str | None]:
     created: list[ObjectCreated] = []
     for record in records:
         try:
-            if not str(record["eventName"]).startswith("ObjectCreated:"):
+            # AWS names events `ObjectCreated:Put`, MinIO `s3:ObjectCreated:Put`.
+            if not str(record["eventName"]).removeprefix("s3:").startswith("ObjectCreated:"):
                 continue
             s3 = record["s3"]
             created.append(

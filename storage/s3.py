@@ -33,6 +33,19 @@ class S3Store:
         except (BotoCoreError, ClientError) as error:
             raise StoreError(f"cannot store {key!r} in {self.location}: {error}") from None
 
+    def presigned_put(self, key: str, *, expires_seconds: int) -> str:
+        """A URL another system may PUT one object to, at `key`, until it expires (signed
+        here, without a request to the store)."""
+        try:
+            url: str = self.client.generate_presigned_url(
+                "put_object",
+                Params={"Bucket": self.bucket, "Key": self._key(key)},
+                ExpiresIn=expires_seconds,
+            )
+        except (BotoCoreError, ClientError) as error:
+            raise StoreError(f"cannot sign an upload to {self.location}: {error}") from None
+        return url
+
     def get(self, key: str) -> bytes:
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))

@@ -6,11 +6,16 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+from sqlmodel import Session
 
+from core.settings import get_settings
 from models import Scope, utcnow
 from services.tokens import create_token
+from storage.folder import FolderStore
 from tests.api_server import running_api
 from tests.cli.conftest import run_cli  # noqa: F401  (the CLI beside the API)
+from tests.mailroom import Mailroom
+from tests.servers import SmtpSink
 
 MakeClient = Callable[..., httpx.Client]
 
@@ -40,3 +45,11 @@ def client(api_url: str) -> Iterator[MakeClient]:
     yield make
     for each in made:
         each.close()
+
+
+@pytest.fixture
+def room(session: Session, smtp_sink: SmtpSink, quick_retries: None) -> Mailroom:
+    """The automatic POD/CMR task configured; the folder store the API opens."""
+    room = Mailroom(session, FolderStore(get_settings().resolved_documents_dir), smtp_sink)
+    room.configure()
+    return room

@@ -7,16 +7,14 @@ import json
 from typing import Any
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from core.settings import get_settings
 from models import Order, Scope, Task, TaskEvent, TaskStatus, utcnow
 from services.tokens import revoke_token
-from storage.folder import FolderStore
 from tests.api.conftest import MakeClient
 from tests.cli.conftest import RunCli
 from tests.mailroom import Mailroom, pdf
-from tests.servers import SmtpSink
 
 ENTITIES: dict[str, Any] = {
     "parties": [
@@ -40,14 +38,6 @@ ENTITIES: dict[str, Any] = {
         }
     ],
 }
-
-
-@pytest.fixture
-def room(session: Session, smtp_sink: SmtpSink, quick_retries: None) -> Mailroom:
-    """The automatic POD/CMR task configured; the store is the one the API opens."""
-    room = Mailroom(session, FolderStore(get_settings().resolved_documents_dir), smtp_sink)
-    room.configure()
-    return room
 
 
 def test_every_route_but_health_needs_a_live_token_with_its_scope(client: MakeClient) -> None:

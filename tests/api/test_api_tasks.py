@@ -30,7 +30,8 @@ CHECK = """
 
 @pytest.fixture
 def room(session: Session, smtp_sink: SmtpSink, quick_retries: None) -> Mailroom:
-    """The automatic POD/CMR task and a manual check; the store is the one the API opens."""
+    """The automatic POD/CMR task and a manual check (this module's own), on the folder store
+    the API opens."""
     room = Mailroom(session, FolderStore(get_settings().resolved_documents_dir), smtp_sink)
     room.configure(orders=SEND_POD + CHECK)
     return room
