@@ -353,6 +353,7 @@ def _add_routes(app: FastAPI) -> None:
             dry_run=body.dry_run,
             by=body.by or "dry-run",
             at_most=MAX_RUN_ENTITIES,
+            via=_by(token),
         )
         return result.to_json()
 
@@ -365,7 +366,9 @@ def _add_routes(app: FastAPI) -> None:
         """Send a done task's e-mails again on purpose, recorded with who asked. When the mail
         server refuses one, the e-mails before it went out (listed) and the answer is 422 for
         a permanent refusal (fix the recipients or the mailbox) or 503 for a temporary one."""
-        resent = await run_in_threadpool(resend, task_id=task_id, by=body.by, to=body.to)
+        resent = await run_in_threadpool(
+            resend, task_id=task_id, by=body.by, to=body.to, via=_by(token)
+        )
         sent = [asdict(email) | {"task_id": str(email.task_id)} for email in resent.sent]
         problem = resent.problem()
         if problem is None:

@@ -26,7 +26,7 @@ from delivery.record import record_sent, task_communications
 from delivery.reports import SentEmail
 from delivery.send_steps import Composed, Failure, Job, entity_label, send_job
 from delivery.task_emails import Resend, compose_task
-from lifecycle.actions import require_active_user
+from lifecycle.actions import recorded_as, require_active_user
 from lifecycle.history import record_note, record_transition
 from lifecycle.recipients import normalize_address
 from models import Task, TaskStatus, utcnow
@@ -64,13 +64,15 @@ def resend_task(
     store: DocumentStore,
     by: str,
     to: str | None = None,
+    via: str | None = None,
     open_connection: SmtpOpener = open_mailbox,
     now: Callable[[], datetime] = utcnow,
 ) -> Resent:
     """Send a done task's e-mails again; every one accepted is archived and logged.
 
     An `open` task that already sent (reopened for a corrected document, or held after an
-    uncertain delivery) may be resent too: it is done once the whole resend went out.
+    uncertain delivery) may be resent too: it is done once the whole resend went out. `via`
+    (an API token) is recorded beside the user `by`.
     """
     address = None
     if to is not None:
@@ -79,6 +81,7 @@ def resend_task(
             raise ConflictError(f"--to {to!r} is not a valid e-mail address")
     with session_scope() as session:
         require_active_user(session=session, username=by)
+        by = recorded_as(by, via)
         task = session.get_one(Task, task_id)
         previous = len(task_communications(session=session, task_id=task.id))
         reopened = task.status == TaskStatus.OPEN and previous > 0

@@ -28,7 +28,7 @@ from delivery.email_tasks import find_definition
 from delivery.manual import RunItem, prepare_run
 from delivery.reports import DeliveryReport
 from delivery.sender import deliver_tasks
-from lifecycle.actions import require_active_user
+from lifecycle.actions import recorded_as, require_active_user
 from lifecycle.entities import ENTITY_MODELS, EntityRef, find_entity_id
 from models import Category, TaskDefinition, utcnow
 from storage.base import DocumentStore
@@ -126,16 +126,19 @@ def run_by_hand(
     on_page: Callable[[RunPage], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     at_most: int | None = None,
+    via: str | None = None,
 ) -> RunResult:
     """`haulflow tasks run` and the `run-<category>-task` flows: page by page, prepare and send.
 
     `category` refuses a definition of another category (each flow runs its own);
     `flow_run_id` is recorded on every claim, history line and communication-log row;
-    `at_most` refuses, before anything is sent, a run over more entities.
+    `at_most` refuses, before anything is sent, a run over more entities; `via` (an API
+    token) is recorded beside the user `by`.
     """
     with session_scope() as session:
         if not dry_run:
             require_active_user(session=session, username=by)
+            by = recorded_as(by, via)
         definition = find_definition(session=session, key=key, category=category)
         definition_id, kind = definition.id, Category(definition.category)
         _check_target(kind, refs, created_before)

@@ -85,6 +85,12 @@ def require_active_user(*, session: Session, username: str) -> User:
     )
 
 
+def recorded_as(username: str, via: str | None) -> str:
+    """Who the histories and the communication log name: the user, and the API token the
+    request came through (`alice via api:tms`), within the 100 characters they hold."""
+    return f"{username} via {via}"[:100] if via else username
+
+
 def lock_tasks(*, session: Session, tasks: list[Task]) -> list[Task]:
     """`tasks` read again under a write lock held until the transaction ends.
 

@@ -119,6 +119,7 @@ def hand_run(
     on_page: Callable[[RunPage], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     at_most: int | None = None,
+    via: str | None = None,
 ) -> RunResult:
     """Send (or with `dry_run`, preview) the task `key` by hand, page by page; `at_most`
     refuses a run over more entities before anything is sent."""
@@ -132,14 +133,16 @@ def hand_run(
         on_page=on_page,
         should_stop=should_stop,
         at_most=at_most,
+        via=via,
     )
 
 
-def resend(*, task_id: str, by: str, to: str | None) -> Resent:
-    """Send a done task's e-mails again on purpose, recorded with who asked."""
+def resend(*, task_id: str, by: str, to: str | None, via: str | None = None) -> Resent:
+    """Send a done task's e-mails again on purpose, recorded with who asked (and `via`)."""
     with session_scope() as session:
         [task] = find_tasks(session=session, task_ids=[task_id])
-    return resend_task(task_id=task.id, store=open_document_store(get_settings()), by=by, to=to)
+    store = open_document_store(get_settings())
+    return resend_task(task_id=task.id, store=store, by=by, to=to, via=via)
 
 
 def archived_email(communication_id: str) -> tuple[Communication, bytes]:

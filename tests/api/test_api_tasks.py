@@ -150,6 +150,7 @@ def test_a_hand_run_sends_once_and_the_archive_is_what_was_sent(
     assert received.message["Subject"] == f"POD/CMR commande {reference}"
     page = reader.get(f"/orders/{reference}/tasks").json()
     [email] = next(task for task in page["tasks"] if task["key"] == "send-pod")["emails"]
+    assert email["requested_by"] == "alice via api:tms-2"  # the user, and the sender's token
     archived = reader.get(f"/communications/{email['short_id']}/eml")
     assert archived.status_code == 200
     assert archived.headers["content-type"] == "message/rfc822"
@@ -179,5 +180,8 @@ def test_a_resend_goes_out_again_or_says_why_not(room: Mailroom, client: MakeCli
     assert resent.status_code == 200, resent.text
     assert resent.json()["sent"][0]["recipients"] == ["ops@acme.example"]
     assert room.sink.received[-1].rcpt_tos == ("ops@acme.example",)
+    page = tms.get(f"/orders/{reference}/tasks").json()
+    emails = next(task for task in page["tasks"] if task["key"] == "send-pod")["emails"]
+    assert [email["requested_by"] for email in emails][-1] == "alice via api:tms"
     assert refused.status_code == 422
     assert "permanent" in refused.json()["detail"] and refused.json()["sent"] == []
