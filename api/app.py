@@ -26,11 +26,12 @@ from fastapi import (
     Response,
     UploadFile,
 )
+from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.exc import InterfaceError, OperationalError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import (
@@ -43,7 +44,7 @@ from core.errors import (
 )
 from core.settings import get_settings
 from core.sourcefile import parse_source
-from core.text import normalize_reference
+from core.text import first_unsafe, normalize_reference
 from ingestion.documents import InvalidDocumentError
 from ingestion.inbox import RefusedDropError
 from lifecycle.entities import EntityRef, parse_entity_ref
@@ -67,11 +68,30 @@ from services.tokens import authenticate
 # Room for a multipart envelope around a document of the largest allowed size.
 MULTIPART_ROOM = 64 * 1024
 BODY = "request body"
+# Query and path values: printable, no control character.
+_PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
 # Entities one hand-run request may cover (it answers when they are all done).
 MAX_RUN_ENTITIES = 200
 # An oversize body is read and dropped up to this size before the refusal is sent; larger
 # ones get the refusal while still arriving (the client may then see a reset instead).
 DISCARDED_AT_MOST = 256 * 1024 * 1024
+
+
+def _one_line(value: str) -> str:
+    if (unsafe := first_unsafe(value)) is not None:
+        raise ValueError(f"holds {unsafe}; give one line of text")
+    return value
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("holds a NUL character; remove it")
+    return value
+
+
+# Text fields: what a database column can hold and a history line can show.
+OneLine = Annotated[str, AfterValidator(_one_line)]
+Note = Annotated[str, AfterValidator(_no_nul)]
 
 
 class Entities(StrEnum):
@@ -90,7 +110,7 @@ class UploadUrlIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: DocumentType
-    filename: str = Field(default="scan.pdf", min_length=1, max_length=200)
+    filename: OneLine = Field(default="scan.pdf", min_length=1, max_length=200)
     stop: int | None = Field(default=None, ge=1, le=999, description="Trip stop number.")
 
 
@@ -102,25 +122,25 @@ class Outcomes(StrEnum):
 class FinishIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    tasks: list[str] = Field(
+    tasks: list[OneLine] = Field(
         min_length=1, max_length=500, description="Task ids or 8+ digit prefixes."
     )
-    by: str = Field(min_length=1, max_length=100, description="The haulflow username.")
-    note: str | None = Field(default=None, max_length=2000)
+    by: OneLine = Field(min_length=1, max_length=100, description="The haulflow username.")
+    note: Note | None = Field(default=None, max_length=2000)
 
 
 class RunIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    task_key: str = Field(min_length=1, max_length=100, description="e.g. send-pod")
-    entities: list[str] = Field(
+    task_key: OneLine = Field(min_length=1, max_length=100, description="e.g. send-pod")
+    entities: list[OneLine] = Field(
         default=[], max_length=MAX_RUN_ENTITIES, description="CATEGORY:REF, e.g. order:ORD-1001."
     )
     created_before: date | None = Field(
         default=None, description="Every entity created before this day (carrier's time)."
     )
     dry_run: bool = False
-    by: str | None = Field(
+    by: OneLine | None = Field(
         default=None, max_length=100, description="The haulflow username (not for a dry run)."
     )
 
@@ -128,8 +148,8 @@ class RunIn(BaseModel):
 class ResendIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    by: str = Field(min_length=1, max_length=100, description="The haulflow username.")
-    to: str | None = Field(default=None, max_length=254, description="Another address.")
+    by: OneLine = Field(min_length=1, max_length=100, description="The haulflow username.")
+    to: OneLine | None = Field(default=None, max_length=254, description="Another address.")
 
 
 def create_app() -> FastAPI:
@@ -285,7 +305,12 @@ def _add_routes(app: FastAPI) -> None:
         status: Annotated[list[TaskStatus] | None, Query(description="Repeat for several.")] = None,
         category: Category | None = None,
         responsible: Annotated[
-            str | None, Query(description="USERNAME, user:USERNAME, team:KEY or role:KEY.")
+            str | None,
+            Query(
+                max_length=110,
+                pattern=_PRINTABLE,
+                description="USERNAME, user:USERNAME, team:KEY or role:KEY.",
+            ),
         ] = None,
         overdue: Annotated[bool, Query(description="Due before today, unfinished.")] = False,
         documents_missing_days: Annotated[int | None, Query(ge=0, le=3650)] = None,
@@ -359,7 +384,7 @@ def _add_routes(app: FastAPI) -> None:
 
     @app.post("/tasks/{task_id}/resend", tags=["tasks"])
     async def resend_task(
-        task_id: str,
+        task_id: Annotated[str, PathParam(max_length=64, pattern=_PRINTABLE)],
         body: ResendIn,
         token: Annotated[ApiToken, Depends(require(TokenScope.SEND))],
     ) -> JSONResponse:
@@ -383,7 +408,7 @@ def _add_routes(app: FastAPI) -> None:
     async def explanation(
         entities: Entities,
         reference: str,
-        task_key: str,
+        task_key: Annotated[str, PathParam(max_length=64, pattern=_PRINTABLE)],
         token: Annotated[ApiToken, Depends(require(TokenScope.READ))],
         connect: Annotated[bool, Query(description="Try the mailbox's SMTP server.")] = False,
     ) -> dict[str, Any]:
@@ -401,7 +426,8 @@ def _add_routes(app: FastAPI) -> None:
         responses={200: {"content": {"message/rfc822": {}}}},
     )
     async def archived(
-        communication_id: str, token: Annotated[ApiToken, Depends(require(TokenScope.READ))]
+        communication_id: Annotated[str, PathParam(max_length=64, pattern=_PRINTABLE)],
+        token: Annotated[ApiToken, Depends(require(TokenScope.READ))],
     ) -> Response:
         """An e-mail exactly as it was sent, checked against the sha256 taken then (409 when
         the archive was altered)."""
@@ -550,6 +576,15 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def refused(request: Request, error: Exception) -> JSONResponse:
         status = next((code for kind, code in _STATUS.items() if isinstance(error, kind)), 400)
         return JSONResponse({"detail": str(error)}, status_code=status)
+
+    @app.exception_handler(DataError)
+    async def unstorable(request: Request, error: Exception) -> JSONResponse:
+        # A value the database cannot hold (a NUL character in PostgreSQL text) that no
+        # check caught before: the request's fault, said without the database's words.
+        return JSONResponse(
+            {"detail": "a value holds a character the database cannot store; remove it"},
+            status_code=422,
+        )
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)

@@ -205,7 +205,7 @@ def release_stale_claims(*, session: Session, now: datetime, by: str) -> list[uu
     )
     released = []
     for task, definition in session.exec(statement).all():
-        if definition.spec.get("on_uncertain_delivery", "resend") == "hold":
+        if definition.task_spec.on_uncertain_delivery == "hold":
             to_status = TaskStatus.OPEN
             note = (
                 "uncertain delivery (the sending run stopped): held for a person; check the "

@@ -16,7 +16,7 @@ from models import Category, TaskDefinition, User
 
 def sends_email(definition: TaskDefinition) -> bool:
     """Whether a definition's tasks are e-mails (a mailbox and an e-mail are configured)."""
-    return bool(definition.mailbox_key and definition.spec.get("email"))
+    return bool(definition.mailbox_key and definition.task_spec.email)
 
 
 def email_task_keys(*, session: Session) -> dict[Category, list[str]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -28,6 +28,7 @@ from models import (
     TaskDefinition,
     TaskStatus,
 )
+from models.definitions import TaskSpec
 
 Verdict = Literal["ok", "problem", "waiting", "info", "skipped"]
 
@@ -81,8 +82,8 @@ class Facts:
     mailbox: Mailbox | None
 
     @property
-    def spec(self) -> dict[str, Any]:
-        return self.definition.spec
+    def spec(self) -> TaskSpec:
+        return self.definition.task_spec
 
     @property
     def label(self) -> str:
@@ -103,7 +104,7 @@ class Facts:
 
     @property
     def sends_email(self) -> bool:
-        return bool(self.definition.mailbox_key and self.spec.get("email"))
+        return bool(self.definition.mailbox_key and self.spec.email)
 
     def moment(self, value: datetime | None) -> str:
         """`value` in the entity's timezone."""
@@ -212,7 +213,7 @@ def check_missing_task(
         (d for d in active_definitions(session=session, category=ref.category) if d.key == key),
         None,
     )
-    if current is None or (current.mailbox_key and current.spec.get("email")):
+    if current is None or (current.mailbox_key and current.task_spec.email):
         run, sends, creates = (
             f"`haulflow tasks run {key} {ref}`",
             "sends it once",
@@ -276,8 +277,8 @@ def check_missing_task(
             f"{run} {creates}",
             blocks="will not send: auto_generate is off",
         )
-    elif not matches(decided.spec.get("conditions"), snapshot.fields, timezone=zone):
-        conditions = json.dumps(decided.spec.get("conditions"), ensure_ascii=False)
+    elif not matches(decided.task_spec.conditions, snapshot.fields, timezone=zone):
+        conditions = json.dumps(decided.task_spec.conditions, ensure_ascii=False)
         found.add(
             "task",
             "info",

@@ -9,7 +9,6 @@ from sqlmodel import Session, col, select
 from delivery.claims import paused_definition_keys
 from delivery.explain_checks import Facts, Findings, Verdict
 from lifecycle.entities import EntitySnapshot
-from lifecycle.schedules import trigger_of
 from models import FINISHED_STATUSES, Category, Document, Execution, Order, TaskStatus, TripOrder
 
 
@@ -49,7 +48,7 @@ def check_execution(facts: Facts, found: Findings) -> None:
 def check_email(facts: Facts, found: Findings) -> None:
     """The definition names a mailbox that exists and has an e-mail to send."""
     definition, key = facts.definition, facts.key
-    present = {"mailbox": definition.mailbox_key, "email": facts.spec.get("email")}
+    present = {"mailbox": definition.mailbox_key, "email": facts.spec.email}
     missing = [name for name, value in present.items() if not value]
     if len(missing) == len(present):
         # Neither is configured: a to-do for a person (a task run by hand, by design), not a fault.
@@ -79,7 +78,7 @@ def check_email(facts: Facts, found: Findings) -> None:
             blocks=f"will not send: mailbox {definition.mailbox_key} does not exist",
         )
         return
-    languages = ", ".join(facts.spec["email"].get("languages", {})) or "-"
+    languages = ", ".join((facts.spec.email or {}).get("languages", {})) or "-"
     found.add(
         "e-mail",
         "ok",
@@ -148,18 +147,18 @@ def check_schedule(facts: Facts, found: Findings) -> None:
 
 def _unknown_moment(facts: Facts) -> tuple[str, str | None]:
     """Detail and action of a scheduled task whose moment is not known yet."""
-    schedule = facts.spec.get("schedule", {})
-    if trigger_of(facts.spec) == "status":
-        target = schedule.get("status", "?")
+    schedule = facts.spec.schedule
+    if schedule.on == "status":
+        target = schedule.status or "?"
         detail = f"waits until {facts.label} reaches status {target} (now {facts.snapshot.status})"
         return detail, None
-    field_name = schedule.get("date", "?")
+    field_name = schedule.date or "?"
     return f"waits for {facts.label}'s {field_name}, not set", f"set {field_name} on the entity"
 
 
 def check_documents(facts: Facts, found: Findings) -> None:
     """Every required document type is recorded (for a trip: for every order it carries)."""
-    required = list(facts.spec.get("required_documents", ()))
+    required = list(facts.spec.required_documents)
     if not required or facts.finished:
         return
     if facts.ref.category is Category.TRIP:

@@ -30,7 +30,7 @@ _UNSENT = (TaskStatus.SCHEDULED, TaskStatus.WAITING_FOR_DOCUMENTS, TaskStatus.OP
 
 def check_recipients(facts: Facts, found: Findings) -> None:
     """Who the e-mail goes to (frozen when the task was created) and which roles nobody holds."""
-    intended_for: dict[str, Any] = facts.spec.get("intended_for", {})
+    intended_for: dict[str, Any] = facts.spec.intended_for
     if not any(intended_for.get(name) for name in ("roles", "trip_contacts", "addresses")):
         found.add(
             "recipients",

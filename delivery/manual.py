@@ -139,7 +139,7 @@ class _Run:
             if blocked:
                 return RunItem(label, blocked, task.id)
         missing = sorted(
-            set(self.definition.spec.get("required_documents", ())) - snapshot.document_types
+            set(self.definition.task_spec.required_documents) - snapshot.document_types
         )
         if missing:
             what = "create the task and wait" if fresh else "wait"
@@ -157,7 +157,7 @@ class _Run:
         if snapshots:
             self.resolutions |= resolve_recipients(
                 session=self.session,
-                intended_for=self.definition.spec.get("intended_for", {}),
+                intended_for=self.definition.task_spec.intended_for,
                 snapshots=snapshots,
                 fallback_role=self.fallback_role,
             )

@@ -178,7 +178,7 @@ def _compose(
     now: datetime,
     resend: Resend | None,
 ) -> PlannedEmail:
-    types = list(definition.spec.get("attachments", ()))
+    types = list(definition.task_spec.attachments)
     documents = latest_documents(session, [order.id for order in audience.orders], types)
     references = {order.id: order.reference for order in audience.orders}
     names = attachment_names(documents, references)
@@ -250,7 +250,7 @@ def _compose(
 def _variant(
     definition: TaskDefinition, audience: _Audience, snapshot: EntitySnapshot
 ) -> tuple[str, dict[str, Any]]:
-    email = definition.spec.get("email")
+    email = definition.task_spec.email
     if not email:
         raise ComposeError(f"{definition.key} has no e-mail configured (email: in the file)")
     languages: dict[str, dict[str, Any]] = email["languages"]

@@ -64,7 +64,7 @@ class Correction:
 
 def policy_of(definition: TaskDefinition) -> str:
     """The definition's `on_corrected_document` (versions before it existed: ignore)."""
-    return str(definition.spec.get("on_corrected_document", IGNORE))
+    return definition.task_spec.on_corrected_document
 
 
 def handle_corrected_document(
@@ -168,7 +168,7 @@ def _done_tasks_attaching(
             .where(Task.status == TaskStatus.DONE.value)
         ).all()
         for task, definition in rows:
-            if document.type in definition.spec.get("attachments", ()):
+            if document.type in definition.task_spec.attachments:
                 found.append((task, definition, _label(session, category, task.entity_id)))
     return found
 
@@ -206,7 +206,7 @@ def documents_after_last_email(
         return []
     last = max(email.sent_at for email in emails)
     attached = {str(a.get("document_id")) for email in emails for a in email.attachments}
-    types = list(definition.spec.get("attachments", ()))
+    types = list(definition.task_spec.attachments)
     if task.category == Category.ORDER.value:
         orders = [task.entity_id]
     elif task.category == Category.TRIP.value:

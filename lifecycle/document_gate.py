@@ -64,14 +64,14 @@ def open_document_gates(
                 if snapshot is None:
                     continue
                 plan = plan_task(
-                    spec=definition.spec,
+                    spec=definition.task_spec,
                     execution=definition.execution,
                     snapshot=snapshot,
                     now=now,
                 )
                 if plan.status is TaskStatus.WAITING_FOR_DOCUMENTS:
                     continue
-                required = ", ".join(definition.spec.get("required_documents", ())) or "none"
+                required = ", ".join(definition.task_spec.required_documents) or "none"
                 note = f"required documents recorded ({required})"
                 if move_task(session=session, task=task, plan=plan, by=by, now=now, note=note):
                     moved.append(task.id)
@@ -86,8 +86,7 @@ def _complete_enough(
     return [
         (task, definition)
         for task, definition in pairs
-        if set(definition.spec.get("required_documents", ()))
-        <= recorded.get(task.entity_id, frozenset())
+        if set(definition.task_spec.required_documents) <= recorded.get(task.entity_id, frozenset())
     ]
 
 

@@ -176,14 +176,14 @@ def _generate_chunk(
     report = GenerationReport(entities=len(snapshots), cancelled=len(snapshots) - len(live))
     new_tasks: list[NewTask] = []
     for definition in definitions:
-        conditions = definition.spec.get("conditions")
+        conditions = definition.task_spec.conditions
         eligible = [s for s in live if matches(conditions, s.fields, timezone=s.timezone)]
         report.not_matching += len(live) - len(eligible)
         if not eligible:
             continue
         resolutions = resolve_recipients(
             session=session,
-            intended_for=definition.spec.get("intended_for", {}),
+            intended_for=definition.task_spec.intended_for,
             snapshots=eligible,
             fallback_role=fallback_role,
         )
@@ -213,7 +213,7 @@ def build_task(
 ) -> NewTask:
     """The task of `definition` on `snapshot`, planned as of `now`."""
     plan = plan_task(
-        spec=definition.spec, execution=definition.execution, snapshot=snapshot, now=now
+        spec=definition.task_spec, execution=definition.execution, snapshot=snapshot, now=now
     )
     row = {
         "id": uuid.uuid4(),

@@ -38,7 +38,7 @@ from lifecycle.generation import (
 from lifecycle.history import record_transition
 from lifecycle.recipients import Resolution, resolve_recipients
 from lifecycle.rescheduling import SETTLED_STATUSES, move_task
-from lifecycle.schedules import Plan, due_status, format_moment, plan_task, trigger_of
+from lifecycle.schedules import Plan, due_status, format_moment, plan_task
 from models import Task, TaskDefinition, TaskStatus
 
 
@@ -97,7 +97,7 @@ class _Recalculation:
     def resolve(self, definition: TaskDefinition) -> Resolution:
         return resolve_recipients(
             session=self.session,
-            intended_for=definition.spec.get("intended_for", {}),
+            intended_for=definition.task_spec.intended_for,
             snapshots=[self.snapshot],
             fallback_role=self.fallback_role,
         )[self.snapshot.id]
@@ -109,7 +109,7 @@ class _Recalculation:
         elif not definition.auto_generate:
             self.lines.append(f"- {key}: not created (auto_generate is off)")
         elif not matches(
-            definition.spec.get("conditions"), snapshot.fields, timezone=snapshot.timezone
+            definition.task_spec.conditions, snapshot.fields, timezone=snapshot.timezone
         ):
             self.lines.append(f"- {key}: not created (conditions do not match)")
         else:
@@ -199,13 +199,13 @@ class _Recalculation:
 
     def _plan(self, task: Task, definition: TaskDefinition) -> Plan:
         plan = plan_task(
-            spec=definition.spec,
+            spec=definition.task_spec,
             execution=definition.execution,
             snapshot=self.snapshot,
             now=self.now,
         )
         fired = task.due_at
-        if trigger_of(definition.spec) != "status" or fired is None or plan.due_at is None:
+        if definition.task_spec.schedule.on != "status" or fired is None or plan.due_at is None:
             return plan
         # Still reached: keep the moment it fired, not the moment of this recalculation.
         status = due_status(definition.execution) if fired <= self.now else TaskStatus.SCHEDULED

@@ -27,7 +27,7 @@ from core.moments import human_moment
 from core.settings import get_settings
 from lifecycle.entities import EntitySnapshot, in_chunks, load_snapshots
 from lifecycle.history import record_transition
-from lifecycle.schedules import Plan, due_status, format_moment, plan_task, trigger_of
+from lifecycle.schedules import Plan, due_status, format_moment, plan_task
 from models import FINISHED_STATUSES, Category, Task, TaskDefinition, TaskStatus
 
 # Statuses rescheduling never changes.
@@ -81,16 +81,16 @@ def _reschedule_task(
             session=session, task=task, to_status=TaskStatus.CANCELLED, by=by, now=now, note=note
         )
         return True
-    trigger = trigger_of(definition.spec)
+    trigger = definition.task_spec.schedule.on
     if trigger not in ("status", "date") or (trigger == "status" and task.due_at is not None):
         return False
     plan = plan_task(
-        spec=definition.spec, execution=definition.execution, snapshot=snapshot, now=now
+        spec=definition.task_spec, execution=definition.execution, snapshot=snapshot, now=now
     )
     if trigger == "status":
         note = f"{snapshot.category.value} reached {snapshot.status}"
     else:
-        date = definition.spec["schedule"]["date"]
+        date = definition.task_spec.schedule.date
         note = f"{date} moved: due {format_moment(plan.due_at, snapshot.timezone)}"
     return move_task(session=session, task=task, plan=plan, by=by, now=now, note=note)
 

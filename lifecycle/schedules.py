@@ -21,17 +21,16 @@ takes its first occurrence.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from lifecycle.snapshots import EntitySnapshot
 from models import Execution, TaskStatus
 from models.configuration.catalog import CATEGORIES
 from models.configuration.scalars import parse_offset
+from models.definitions import TaskSpec
 
 
 @dataclass(frozen=True)
@@ -61,11 +60,6 @@ def due_status(execution: str) -> TaskStatus:
     return TaskStatus.READY if execution == Execution.AUTOMATIC else TaskStatus.OPEN
 
 
-def trigger_of(spec: Mapping[str, Any]) -> str:
-    """The `schedule.on` of a stored definition spec."""
-    return str(spec.get("schedule", {}).get("on", "created"))
-
-
 def status_reached(category: str, current: str, target: str) -> bool:
     """Whether an entity in status `current` has reached `target` (cancelled reaches none)."""
     order = [status for status in CATEGORIES[category].statuses if status != "cancelled"]
@@ -83,32 +77,30 @@ def read_offset(text: str) -> timedelta:
     return offset
 
 
-def plan_task(
-    *, spec: Mapping[str, Any], execution: str, snapshot: EntitySnapshot, now: datetime
-) -> Plan:
+def plan_task(*, spec: TaskSpec, execution: str, snapshot: EntitySnapshot, now: datetime) -> Plan:
     """The status and due moment of a task of `spec` on `snapshot`, as of `now`."""
     if execution == Execution.SKIP:
         return Plan(TaskStatus.SKIPPED, None)
-    schedule = spec.get("schedule", {})
-    offset = read_offset(str(schedule.get("offset", "0")))
+    schedule = spec.schedule
+    offset = read_offset(schedule.offset)
 
     def due_from(moment: datetime) -> Plan:
         due = apply_offset(moment, offset, snapshot.timezone)
         return Plan(due_status(execution) if due <= now else TaskStatus.SCHEDULED, due)
 
-    trigger = trigger_of(spec)
+    trigger = schedule.on
     if trigger == "created":
         return due_from(snapshot.created_at)
     if trigger == "documents":
-        if set(spec.get("required_documents", ())) <= snapshot.document_types:
+        if set(spec.required_documents) <= snapshot.document_types:
             return due_from(snapshot.created_at)
         return Plan(TaskStatus.WAITING_FOR_DOCUMENTS, None)
     if trigger == "status":
-        if status_reached(snapshot.category, snapshot.status, schedule.get("status", "")):
+        if status_reached(snapshot.category, snapshot.status, schedule.status or ""):
             return due_from(now)
         return Plan(TaskStatus.SCHEDULED, None)
     if trigger == "date":
-        moment = snapshot.fields.get(schedule.get("date", ""))
+        moment = snapshot.fields.get(schedule.date or "")
         return due_from(moment) if moment is not None else Plan(TaskStatus.SCHEDULED, None)
     raise ValueError(f"unknown schedule trigger {trigger!r}")
 

@@ -25,6 +25,11 @@ from models.configuration.scalars import (
     Slug,
     Username,
 )
+from models.definitions import (
+    DEFAULT_ON_CORRECTED_DOCUMENT,
+    DEFAULT_ON_UNCERTAIN_DELIVERY,
+    DEFAULT_TRIGGER,
+)
 
 Execution = Literal["manual", "automatic", "skip"]
 Trigger = Literal["created", "documents", "status", "date"]
@@ -128,7 +133,7 @@ class Mailbox(_Model):
 class Schedule(_Model):
     """When a task becomes due: on creation, when its documents are in, on a status or date."""
 
-    on: Trigger = "created"
+    on: Trigger = DEFAULT_TRIGGER
     status: str | None = None
     date: str | None = None
     offset: Offset = dt.timedelta()
@@ -211,9 +216,9 @@ class TaskDefinition(_Model):
     attachments: tuple[DocumentType, ...] = ()
     mailbox: str | None = None
     reply_to: NamedAddress | None = None
-    on_uncertain_delivery: UncertainDelivery = "resend"
+    on_uncertain_delivery: UncertainDelivery = DEFAULT_ON_UNCERTAIN_DELIVERY
     # A document recorded after the e-mail went out with an earlier one (`lifecycle.corrections`).
-    on_corrected_document: CorrectedDocument = "ignore"
+    on_corrected_document: CorrectedDocument = DEFAULT_ON_CORRECTED_DOCUMENT
     # A paused definition's tasks wait (nothing is sent, nothing lost) until it is resumed.
     paused: bool = False
     email: EmailSpec | None = None

@@ -109,6 +109,10 @@ def test_done_and_skip_are_all_or_nothing_and_name_the_token(
     assert tms.post("/tasks/skip", json=body | {"who": "x"}).status_code == 422
     assert tms.post("/tasks/skip", json=body | {"by": "mallory"}).status_code == 404
     assert tms.post("/tasks/skip", json={"tasks": ["zz"], "by": "alice"}).status_code == 404
+    # A NUL character (PostgreSQL cannot store it) is refused as input, not met as a 500.
+    nul = tms.post("/tasks/skip", json=body | {"by": "ali\u0000ce"})
+    assert nul.status_code == 422 and "one line of text" in nul.text
+    assert tms.get(f"/orders/{order.reference}/tasks/send%00pod/explanation").status_code == 422
 
 
 def test_explain_and_a_dry_run_answer_as_the_cli_does(

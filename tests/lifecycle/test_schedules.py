@@ -12,6 +12,7 @@ from lifecycle.schedules import Plan, apply_offset, plan_task, status_reached
 from lifecycle.snapshots import EntitySnapshot
 from models import Category, TaskStatus
 from models.configuration.scalars import parse_offset
+from models.definitions import TaskSpec
 from tests.factories import make_invoice, make_order, make_party
 from tests.lifecycle.support import NOW, Configure, Generate, tasks_of
 
@@ -137,7 +138,8 @@ def test_documents_already_recorded_make_the_task_due_at_once(session: Session) 
         timezone="Europe/Paris",
         document_types=frozenset({"pod", "cmr", "other"}),
     )
-    spec = {"schedule": {"on": "documents", "offset": "0"}, "required_documents": ["pod", "cmr"]}
+    stored = {"schedule": {"on": "documents", "offset": "0"}, "required_documents": ["pod", "cmr"]}
+    spec = TaskSpec.read(stored)
 
     plan = plan_task(spec=spec, execution="automatic", snapshot=snapshot, now=NOW)
 
