@@ -11,11 +11,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from cli.output import console
-from core.database import require_current_schema, session_scope
+from core.database import require_current_schema
 from core.moments import human_moment
 from core.settings import get_settings
-from delivery.record import entity_communications
 from lifecycle.entities import parse_entity_ref
+from services.entities import communications
 from services.tasks import archived_email
 
 app = typer.Typer(help="The communication log: every e-mail sent.", no_args_is_help=True)
@@ -30,8 +30,7 @@ def list_communications(
     documents): when, to whom, what, and its archive."""
     ref = parse_entity_ref(entity)
     require_current_schema()
-    with session_scope() as session:
-        rows = entity_communications(session=session, ref=ref)
+    rows = communications(ref)
     if json_output:
         payload = [row.communication.model_dump(mode="json") | {"about": row.about} for row in rows]
         typer.echo(json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False))

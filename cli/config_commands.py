@@ -11,13 +11,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from cli.output import console
-from core.database import require_current_schema, session_scope
+from core.database import require_current_schema
 from core.errors import NotConfiguredError
 from core.moments import human_moment
 from core.prefect_runtime import prefect_api_url, prefect_server_reachable
 from models.configuration import Configuration, load_configuration, validate_configuration
 from models.configuration.scalars import format_offset
-from models.configuration.store import apply_configuration, current_version, file_sha256
+from services.configuration import apply_file, current
 
 app = typer.Typer(help="Task configuration: validate, apply, show.", no_args_is_help=True)
 
@@ -45,14 +45,7 @@ def apply(
     """Store the file as a new configuration version (existing tasks keep theirs)."""
     configuration = load_configuration(file)
     require_current_schema()
-    with session_scope() as session:
-        report = apply_configuration(
-            session=session,
-            configuration=configuration,
-            source_name=str(file),
-            source_sha256=file_sha256(file),
-            by=by,
-        )
+    report = apply_file(configuration, file, by=by)
     if report.version is None:
         console.print(
             f"unchanged: {escape(str(file))} equals version {report.previous}; nothing stored"
@@ -89,8 +82,7 @@ def show(
 ) -> None:
     """Show the current configuration version (secrets are never stored, so never shown)."""
     require_current_schema()
-    with session_scope() as session:
-        version = current_version(session=session)
+    version = current()
     if version is None:
         raise NotConfiguredError("no configuration applied yet: run `haulflow config apply FILE`")
     if as_json:

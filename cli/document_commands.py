@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from cli.output import console
-from core.database import require_current_schema, session_scope
+from core.database import require_current_schema
 from core.errors import NotFoundError
 from core.moments import human_moment
 from core.settings import get_settings
@@ -84,12 +84,11 @@ def drops(
 ) -> None:
     """Documents dropped in the bucket's inbox that were refused or wait for their entity."""
     # Imported here: the bucket's client errors cost `documents upload` its import time.
-    from ingestion.drops import list_drops
+    from services.drops import inbox_drops
 
     wanted = status or [DropStatus.PENDING, DropStatus.REFUSED]
     require_current_schema()
-    with session_scope() as session:
-        rows = list_drops(session=session, statuses=wanted, limit=limit)
+    rows = inbox_drops(statuses=wanted, limit=limit)
     if as_json:
         fields = ("key", "status", "reason", "category", "reference", "document_type", "size")
         moments = ("first_seen_at", "updated_at", "expires_at")

@@ -24,7 +24,7 @@ import typer
 from rich.markup import escape
 
 from cli.output import console
-from core.database import require_current_schema, session_scope
+from core.database import require_current_schema
 from core.prefect_runtime import (
     forbid_ephemeral_server,
     prefect_api_url,
@@ -32,13 +32,13 @@ from core.prefect_runtime import (
     prefect_server_reachable,
 )
 from ingestion.drop_intake import WaitingReport
-from ingestion.importer import import_file
 from lifecycle.generation import GenerationReport
 from models import Category
 from services.imports import (
     BATCH_SIZE,
     IdsByCategory,
     generate_here,
+    import_entity_file,
     reschedule,
     take_in_waiting_drops,
 )
@@ -54,8 +54,7 @@ def import_entities(
     """Upsert entities by reference, all or nothing; then generate and reschedule their tasks."""
     forbid_ephemeral_server()
     require_current_schema()
-    with session_scope() as session:
-        report = import_file(file, session=session, by=by)
+    report = import_entity_file(file, by=by)
     console.print(f"imported {escape(str(file))}")
     for line in report.summarize():
         console.print(f"  {line}")

@@ -12,17 +12,17 @@ from rich.markup import escape
 from rich.table import Column, Table
 
 from cli.output import console
-from core.database import require_current_schema, session_scope
+from core.database import require_current_schema
 from core.errors import HaulflowError, NotConfiguredError
 from core.settings import get_settings
 from lifecycle.actions import Outcome
 from lifecycle.entities import parse_entity_ref
 from lifecycle.entity_page import EntityTaskList, TaskHistoryLine
-from lifecycle.recalculation import recalculate_entity
 from lifecycle.worklists import WorklistRow
 from models import Category, TaskStatus, utcnow
 from services.entities import entity_page
 from services.tasks import finish, worklist_page
+from services.tasks import recalculate as recalculate_entity
 
 app = typer.Typer(
     help="Tasks: an entity's tasks and history, worklists, marking tasks done or skipped.",
@@ -166,8 +166,7 @@ def recalculate(
     """
     ref = parse_entity_ref(entity)
     require_current_schema()
-    with session_scope() as session:
-        changes = recalculate_entity(session=session, ref=ref, now=utcnow(), by=by or "cli")
+    changes = recalculate_entity(ref=ref, by=by or "cli")
     console.print(f"recalculated {escape(str(ref))}")
     for change in changes:
         console.print(f"  {escape(change)}")

@@ -9,11 +9,12 @@ from datetime import datetime, timedelta
 from core.database import session_scope
 from core.errors import ConflictError, HaulflowError
 from core.settings import get_settings
+from ingestion.drops import list_drops
 from ingestion.inbox import inbox_key
 from ingestion.listener import ListenReport, handle_notifications
 from ingestion.notifications import Received, parse_s3_event
 from lifecycle.entities import EntityRef, find_entity_id
-from models import DocumentType, utcnow
+from models import DocumentType, DropStatus, InboxDrop, utcnow
 from storage.factory import open_document_store
 from storage.s3 import S3Store
 
@@ -53,6 +54,12 @@ def upload_url(
     key = inbox_key(ref=ref, doc_type=doc_type, filename=filename, stop=stop, settings=settings)
     url = store.presigned_put(key, expires_seconds=UPLOAD_URL_SECONDS)
     return UploadUrl(url, store.prefix + key, utcnow() + timedelta(seconds=UPLOAD_URL_SECONDS))
+
+
+def inbox_drops(*, statuses: list[DropStatus], limit: int) -> list[InboxDrop]:
+    """Inbox drops in these statuses, newest first."""
+    with session_scope() as session:
+        return list_drops(session=session, statuses=statuses, limit=limit)
 
 
 def take_in_notification(body: str) -> ListenReport:

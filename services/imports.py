@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -17,7 +18,7 @@ from core.settings import get_settings
 from core.sourcefile import SourceDocument
 from ingestion.drop_intake import WaitingReport, take_in_waiting
 from ingestion.drops import pending_with_entity
-from ingestion.importer import ImportReport, import_source
+from ingestion.importer import ImportReport, import_file, import_source
 from lifecycle.generation import GenerationReport, generate_tasks
 from lifecycle.rescheduling import reschedule_entities
 from models import Category, utcnow
@@ -51,6 +52,13 @@ def import_entities(source: SourceDocument, *, by: str) -> ImportOutcome:
     if {Category.ORDER, Category.TRIP} & set(created):
         outcome.drops = take_in_waiting_drops()
     return outcome
+
+
+def import_entity_file(path: Path, *, by: str) -> ImportReport:
+    """Upsert a file's entities, all or nothing, in one transaction; no generation (the CLI
+    runs it as Prefect flow runs when a server answers)."""
+    with session_scope() as session:
+        return import_file(path, session=session, by=by)
 
 
 def created_ids(report: ImportReport) -> IdsByCategory:

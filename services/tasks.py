@@ -23,6 +23,7 @@ from delivery.resend import Resent, resend_task
 from delivery.runs import RunPage, RunResult, run_by_hand
 from lifecycle.actions import Outcome, describe_tasks, find_tasks, finish_tasks
 from lifecycle.entities import EntityRef
+from lifecycle.recalculation import recalculate_entity
 from lifecycle.worklists import WorklistPosition, WorklistRow, worklist
 from models import Category, Communication, Task, TaskStatus, utcnow
 from storage.factory import open_document_store
@@ -96,6 +97,12 @@ def finish(
         )
         labels = describe_tasks(session=session, tasks=tasks)
     return [(task, labels[task.id]) for task in tasks]
+
+
+def recalculate(*, ref: EntityRef, by: str) -> list[str]:
+    """Re-apply the current configuration to one entity; what changed, line by line."""
+    with session_scope() as session:
+        return recalculate_entity(session=session, ref=ref, now=utcnow(), by=by)
 
 
 def explain(*, key: str, ref: EntityRef, probe_smtp: bool) -> Explanation:

@@ -1,0 +1,35 @@
+"""The task configuration: apply a file as a new version, read the current one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.database import session_scope
+from models import ConfigVersion
+from models.configuration import Configuration
+from models.configuration.store import (
+    ApplyReport,
+    apply_configuration,
+    current_version,
+    file_sha256,
+)
+
+
+def apply_file(configuration: Configuration, path: Path, *, by: str) -> ApplyReport:
+    """Store `configuration`, read from `path` (`models.configuration.load_configuration`), as
+    a new version (none when it equals the current one); existing tasks keep the version they
+    were generated from."""
+    with session_scope() as session:
+        return apply_configuration(
+            session=session,
+            configuration=configuration,
+            source_name=str(path),
+            source_sha256=file_sha256(path),
+            by=by,
+        )
+
+
+def current() -> ConfigVersion | None:
+    """The configuration version in force, or None before the first `apply`."""
+    with session_scope() as session:
+        return current_version(session=session)
