@@ -55,6 +55,7 @@ from services.drops import NotAnS3EventError, take_in_notification, upload_url
 from services.entities import entity_page
 from services.imports import ImportOutcome, import_entities
 from services.tasks import (
+    InvalidCursorError,
     archived_email,
     carrier_midnight,
     explain,
@@ -70,6 +71,9 @@ MULTIPART_ROOM = 64 * 1024
 BODY = "request body"
 # Query and path values: printable, no control character.
 _PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+_WORKLIST_PARAMETERS = frozenset(
+    {"status", "category", "responsible", "overdue", "documents_missing_days", "limit", "cursor"}
+)
 # Entities one hand-run request may cover (it answers when they are all done).
 MAX_RUN_ENTITIES = 200
 # An oversize body is read and dropped up to this size before the refusal is sent; larger
@@ -301,6 +305,7 @@ def _add_routes(app: FastAPI) -> None:
 
     @app.get("/tasks", tags=["tasks"])
     async def tasks(
+        request: Request,
         token: Annotated[ApiToken, Depends(require(TokenScope.READ))],
         status: Annotated[list[TaskStatus] | None, Query(description="Repeat for several.")] = None,
         category: Category | None = None,
@@ -319,8 +324,16 @@ def _add_routes(app: FastAPI) -> None:
             str | None, Query(max_length=300, description="`next` of the page before.")
         ] = None,
     ) -> dict[str, Any]:
-        """A worklist across entities, soonest due first, a page at a time: `next` is the
-        cursor of the following page (null on the last)."""
+        """A worklist across entities, soonest due first, a page at a time: pass the answer's
+        `next` as `cursor` for the following page (`next` is null on the last)."""
+        unknown = sorted(set(request.query_params) - _WORKLIST_PARAMETERS)
+        if unknown:
+            # An ignored parameter (`next=` for `cursor=`) would repeat the first page forever.
+            raise HTTPException(
+                422,
+                f"unknown parameter(s) {', '.join(unknown)}; known: "
+                f"{', '.join(sorted(_WORKLIST_PARAMETERS))}",
+            )
         page = await run_in_threadpool(
             worklist_page,
             statuses=status or [],
@@ -558,6 +571,7 @@ _STATUS = {
     InvalidEntityRefError: 422,
     NotConfiguredError: 503,
     NotAnS3EventError: 422,
+    InvalidCursorError: 422,
     RefusedDropError: 422,
 }
 
@@ -610,8 +624,9 @@ class BodyLimit:
         settings = get_settings()
         if scope["path"].endswith("/documents"):
             limit = settings.max_document_bytes + MULTIPART_ROOM
+            setting = "HAULFLOW_MAX_DOCUMENT_BYTES, plus 64 KB of multipart envelope"
         else:
-            limit = settings.max_import_bytes
+            limit, setting = settings.max_import_bytes, "HAULFLOW_MAX_IMPORT_BYTES"
         length = headers.get(b"content-length")
         if length is None or not length.isdigit():
             if headers.get(b"transfer-encoding") is None:
@@ -628,8 +643,7 @@ class BodyLimit:
             await _answer(
                 send,
                 413,
-                f"the body has {int(length):,} bytes; the limit here is {limit:,} "
-                "(HAULFLOW_MAX_DOCUMENT_BYTES, HAULFLOW_MAX_IMPORT_BYTES)",
+                f"the body has {int(length):,} bytes; the limit here is {limit:,} ({setting})",
             )
             return
         await self.app(scope, receive, send)

@@ -520,7 +520,8 @@ def parse_source(text: str, *, file: str, json_mode: bool = False) -> SourceDocu
     except _Refused as refused:
         return SourceDocument.refused(file, Problem(file, refused.line, refused.message))
     except yaml.MarkedYAMLError as error:
-        return SourceDocument.refused(file, _syntax_problem(file, error))
+        language = "JSON" if json_mode else "YAML"
+        return SourceDocument.refused(file, _syntax_problem(file, error, language=language))
     except yaml.reader.ReaderError as error:
         line = text[: error.position].count("\n") + 1
         message = f"unacceptable character #x{error.character:04x}; remove it"
@@ -534,13 +535,13 @@ def parse_source(text: str, *, file: str, json_mode: bool = False) -> SourceDocu
     )
 
 
-def _syntax_problem(file: str, error: yaml.MarkedYAMLError) -> Problem:
+def _syntax_problem(file: str, error: yaml.MarkedYAMLError, *, language: str = "YAML") -> Problem:
     mark = error.problem_mark or error.context_mark
     line = mark.line + 1 if mark is not None else 1
-    message = f"invalid YAML: {error.problem or error.context or 'syntax error'}"
+    message = f"invalid {language}: {error.problem or error.context or 'syntax error'}"
     if error.context and error.problem and error.problem.startswith("but "):
         # PyYAML splits "expected X but found Y" across context and problem.
-        message = f"invalid YAML: {error.context} {error.problem}"
+        message = f"invalid {language}: {error.context} {error.problem}"
     elif error.context and error.problem and error.context_mark is not None:
         message += f" ({error.context} at line {error.context_mark.line + 1})"
     return Problem(file, line, message)

@@ -29,6 +29,10 @@ from models import Category, Communication, Task, TaskStatus, utcnow
 from storage.factory import open_document_store
 
 
+class InvalidCursorError(HaulflowError):
+    """A worklist cursor this worklist did not give."""
+
+
 @dataclass(frozen=True)
 class WorklistPage:
     """One page of a worklist, and the cursor of the next (None: this was the last)."""
@@ -81,7 +85,9 @@ def decode_cursor(cursor: str) -> WorklistPosition:
             uuid.UUID(task_id),
         )
     except (ValueError, TypeError, UnicodeEncodeError, binascii.Error):
-        raise HaulflowError("cursor: not one this worklist gave; start again without it") from None
+        raise InvalidCursorError(
+            "cursor: not one this worklist gave; start again without it"
+        ) from None
 
 
 def finish(

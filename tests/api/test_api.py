@@ -99,6 +99,7 @@ def test_a_refused_body_names_each_problem_by_field_path_and_writes_nothing(
 
     broken = tms.post("/entities", content=b'{\n  "orders": [\n', headers=_JSON)
     assert broken.status_code == 422 and broken.json()["detail"][0]["line"] >= 2
+    assert broken.json()["detail"][0]["msg"].startswith("invalid JSON: ")
     assert tms.post("/entities", content=b"", headers=_JSON).status_code == 422
     latin1 = tms.post("/entities", content='{"orders": "é"}'.encode("latin-1"), headers=_JSON)
     assert latin1.status_code == 422 and "UTF-8" in latin1.json()["detail"]

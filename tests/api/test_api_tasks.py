@@ -74,7 +74,9 @@ def test_worklist_pages_neither_repeat_nor_skip_a_task(
     assert dues[:7] == sorted(dues[:7]) and dues[7:] == [None] * 7
     filtered = reader.get("/tasks", params={"status": "waiting_for_documents"}).json()
     assert {task["key"] for task in filtered["tasks"]} == {"send-pod"}
-    assert reader.get("/tasks", params={"cursor": "not-a-cursor"}).status_code == 400
+    assert reader.get("/tasks", params={"cursor": "not-a-cursor"}).status_code == 422
+    misnamed = reader.get("/tasks", params={"next": pages[0][0]["task_id"]})
+    assert misnamed.status_code == 422 and "cursor" in misnamed.json()["detail"]
     assert reader.get("/tasks", params={"status": "lost"}).status_code == 422
     assert reader.get("/tasks", params={"limit": 0}).status_code == 422
 
