@@ -39,6 +39,7 @@ from services.imports import (
     IdsByCategory,
     generate_here,
     import_entity_file,
+    non_empty,
     reschedule,
     take_in_waiting_drops,
 )
@@ -58,8 +59,7 @@ def import_entities(
     console.print(f"imported {escape(str(file))}")
     for line in report.summarize():
         console.print(f"  {line}")
-    created = {category: ids for category, ids in report.created.items() if ids}
-    changed = {category: ids for category, ids in report.changed.items() if ids}
+    created, changed = non_empty(report.created), non_empty(report.changed)
     if not created and not changed:
         return
     api_url = prefect_api_url()

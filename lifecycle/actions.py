@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypeVar
 
 from sqlmodel import Session, col, select, update
 
@@ -14,9 +14,10 @@ from core.moments import human_moment
 from core.suggestions import did_you_mean
 from lifecycle.entity_page import SHORT_ID_LENGTH, describe_entity, load_entity_headers, short_id
 from lifecycle.history import record_transition
-from models import FINISHED_STATUSES, Task, TaskStatus, User
+from models import FINISHED_STATUSES, Communication, Task, TaskStatus, User
 
 Outcome = Literal["done", "skip"]
+M = TypeVar("M", Task, Communication)
 
 OUTCOME_STATUSES: dict[str, TaskStatus] = {"done": TaskStatus.DONE, "skip": TaskStatus.SKIPPED}
 
@@ -119,8 +120,8 @@ def find_tasks(*, session: Session, task_ids: list[str]) -> list[Task]:
     found: dict[uuid.UUID, Task] = {}
     problems: list[str] = []
     for text in task_ids:
-        digits = _parse_id_prefix(text)
-        matches = [] if digits is None else _match_id_prefix(session, digits)
+        digits = parse_id_prefix(text)
+        matches = [] if digits is None else match_id_prefix(session, Task, digits)
         if len(matches) == 1:
             found.setdefault(matches[0].id, matches[0])
         elif digits is None:
@@ -138,18 +139,20 @@ def find_tasks(*, session: Session, task_ids: list[str]) -> list[Task]:
     return list(found.values())
 
 
-def _parse_id_prefix(text: str) -> str | None:
+def parse_id_prefix(text: str) -> str | None:
     digits = text.strip().lower().replace("-", "")
     if SHORT_ID_LENGTH <= len(digits) <= 32 and _HEX_ID.fullmatch(digits):
         return digits
     return None
 
 
-def _match_id_prefix(session: Session, digits: str) -> list[Task]:
+def match_id_prefix(session: Session, model: type[M], digits: str, *, limit: int = 5) -> list[M]:
+    """Rows of `model` whose id starts with the hex `digits` (at most `limit`)."""
     # A prefix is the range of ids it starts; both engines order ids as their hex digits,
     # so the primary key index serves it.
     low, high = uuid.UUID(digits.ljust(32, "0")), uuid.UUID(digits.ljust(32, "f"))
-    statement = select(Task).where(col(Task.id) >= low, col(Task.id) <= high).limit(5)
+    key = col(model.id)
+    statement = select(model).where(key >= low, key <= high).limit(limit)
     return list(session.exec(statement).all())
 
 

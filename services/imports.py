@@ -45,10 +45,10 @@ def import_entities(source: SourceDocument, *, by: str) -> ImportOutcome:
     ones and reschedule those of the changed ones, here, without Prefect."""
     with session_scope() as session:
         report = import_source(source, session=session, by=by)
-    created = created_ids(report)
+    created = non_empty(report.created)
     outcome = ImportOutcome(report)
     outcome.generated = generate_here(created, by=by)
-    outcome.rescheduled = reschedule({c: ids for c, ids in report.changed.items() if ids}, by=by)
+    outcome.rescheduled = reschedule(non_empty(report.changed), by=by)
     if {Category.ORDER, Category.TRIP} & set(created):
         outcome.drops = take_in_waiting_drops()
     return outcome
@@ -61,8 +61,9 @@ def import_entity_file(path: Path, *, by: str) -> ImportReport:
         return import_file(path, session=session, by=by)
 
 
-def created_ids(report: ImportReport) -> IdsByCategory:
-    return {category: ids for category, ids in report.created.items() if ids}
+def non_empty(ids: IdsByCategory) -> IdsByCategory:
+    """The categories that have ids (an import report lists every category)."""
+    return {category: found for category, found in ids.items() if found}
 
 
 def generate_here(created: IdsByCategory, *, by: str) -> dict[Category, GenerationReport]:

@@ -13,15 +13,20 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
-from sqlmodel import col, select
-
 from core.database import session_scope
 from core.errors import ConflictError, HaulflowError, NotFoundError
 from core.settings import get_settings
 from delivery.explain import Explanation, explain_task
 from delivery.resend import Resent, resend_task
 from delivery.runs import RunPage, RunResult, run_by_hand
-from lifecycle.actions import Outcome, describe_tasks, find_tasks, finish_tasks
+from lifecycle.actions import (
+    Outcome,
+    describe_tasks,
+    find_tasks,
+    finish_tasks,
+    match_id_prefix,
+    parse_id_prefix,
+)
 from lifecycle.entities import EntityRef
 from lifecycle.recalculation import recalculate_entity
 from lifecycle.worklists import WorklistPosition, WorklistRow, worklist
@@ -161,19 +166,11 @@ def resend(*, task_id: str, by: str, to: str | None, via: str | None = None) -> 
 def archived_email(communication_id: str) -> tuple[Communication, bytes]:
     """A logged e-mail and its archived bytes, exactly as sent, checked against the sha256
     taken when it was sent. `communication_id` is the id or its first 8+ hex digits."""
-    digits = communication_id.strip().lower().replace("-", "")
+    digits = parse_id_prefix(communication_id)
     matches: list[Communication] = []
-    if 8 <= len(digits) <= 32 and all(c in "0123456789abcdef" for c in digits):
-        # A prefix is the range of ids it starts (the primary key's index serves it).
-        low, high = uuid.UUID(digits.ljust(32, "0")), uuid.UUID(digits.ljust(32, "f"))
+    if digits is not None:
         with session_scope() as session:
-            matches = list(
-                session.exec(
-                    select(Communication)
-                    .where(col(Communication.id) >= low, col(Communication.id) <= high)
-                    .limit(2)
-                )
-            )
+            matches = match_id_prefix(session, Communication, digits, limit=2)
     if len(matches) != 1:
         what = "no communication" if not matches else "several communications match"
         raise NotFoundError(

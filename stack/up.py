@@ -146,28 +146,24 @@ def _start(
     watched = [("`haulflow serve`", serve, serve_log)]
     pids = {"the Prefect server": server.process.pid, "`haulflow serve`": serve.pid}
 
-    api_log = logs / "api.log"
-    api = start_logged(
-        [sys.executable, "-m", "cli", "api"],
-        env=serve_environment(server, sink, settings),
-        log_path=api_log,
-    )
-    stops.append(("haulflow api", lambda: stop_process(api, group_first=False)))
-    pids["`haulflow api`"] = api.pid
-    write_pids(pids_file, pids)
-    watched.append(("`haulflow api`", api, api_log))
+    def start_command(name: str) -> Path:
+        """`haulflow NAME` in this stack's environment, stopped, recorded and watched."""
+        log = logs / f"{name}.log"
+        process = start_logged(
+            [sys.executable, "-m", "cli", name],
+            env=serve_environment(server, sink, settings),
+            log_path=log,
+        )
+        stops.append((f"haulflow {name}", lambda: stop_process(process, group_first=False)))
+        pids[f"`haulflow {name}`"] = process.pid
+        write_pids(pids_file, pids)
+        watched.append((f"`haulflow {name}`", process, log))
+        return log
+
+    start_command("api")
     wait_for_api(api_url(settings), server, watched)
     if settings.sqs_queue_url:
-        listen_log = logs / "listen.log"
-        listen = start_logged(
-            [sys.executable, "-m", "cli", "listen"],
-            env=serve_environment(server, sink, settings),
-            log_path=listen_log,
-        )
-        stops.append(("haulflow listen", lambda: stop_process(listen, group_first=False)))
-        pids["`haulflow listen`"] = listen.pid
-        write_pids(pids_file, pids)
-        watched.append(("`haulflow listen`", listen, listen_log))
+        listen_log = start_command("listen")
         console.print(f"listening to {settings.sqs_queue_url} (log: {listen_log})")
 
     if demo:
