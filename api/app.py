@@ -41,10 +41,12 @@ from core.errors import (
     InvalidFileError,
     NotConfiguredError,
     NotFoundError,
+    TooManyForRequestError,
 )
 from core.settings import get_settings
 from core.sourcefile import parse_source
 from core.text import first_unsafe, normalize_reference
+from deployments.hand_runs import start_hand_run
 from ingestion.documents import InvalidDocumentError
 from ingestion.inbox import RefusedDropError
 from lifecycle.entities import EntityRef, parse_entity_ref
@@ -369,31 +371,64 @@ def _add_routes(app: FastAPI) -> None:
             ]
         }
 
-    @app.post("/runs", tags=["tasks"])
+    @app.post(
+        "/runs",
+        tags=["tasks"],
+        responses={
+            202: {"description": "More than 200 entities: started as a Prefect flow run."},
+            503: {"description": "The Prefect server or the hand-run deployment is away."},
+        },
+    )
     async def run_by_hand(
         body: RunIn, token: Annotated[ApiToken, Depends(require(TokenScope.READ))]
-    ) -> dict[str, Any]:
+    ) -> JSONResponse:
         """Send an e-mail task by hand, for entities created before the automation: to the
         entities named, or to all created before a day; `dry_run` shows who would receive
         what and sends nothing (scope read; a real run needs send). A task already sent is
-        left alone. At most 200 entities per request: larger runs belong to the Prefect UI's
-        hand run, which shows progress."""
+        left alone. Up to 200 entities are sent within the request (200, what was done); more
+        (a day with more older entities) start the category's hand-run deployment on the
+        Prefect server (202, the flow run to follow in the Prefect UI)."""
         if not body.dry_run:
             _need(token, TokenScope.SEND)
             if not body.by:
                 raise HTTPException(422, "by: give the haulflow username the sends are recorded as")
         refs = [parse_entity_ref(entity) for entity in body.entities]
-        result = await run_in_threadpool(
-            hand_run,
-            key=body.task_key,
-            refs=refs,
-            created_before=carrier_midnight(body.created_before) if body.created_before else None,
-            dry_run=body.dry_run,
-            by=body.by or "dry-run",
-            at_most=MAX_RUN_ENTITIES,
-            via=_by(token),
-        )
-        return result.to_json()
+        try:
+            result = await run_in_threadpool(
+                hand_run,
+                key=body.task_key,
+                refs=refs,
+                created_before=carrier_midnight(body.created_before)
+                if body.created_before
+                else None,
+                dry_run=body.dry_run,
+                by=body.by or "dry-run",
+                at_most=MAX_RUN_ENTITIES,
+                via=_by(token),
+            )
+        except TooManyForRequestError as error:
+            if body.created_before is None:
+                raise
+            started = await run_in_threadpool(
+                start_hand_run,
+                category=Category(error.category),
+                task_key=body.task_key,
+                requested_by=body.by or "dry-run",
+                created_before=body.created_before,
+                dry_run=body.dry_run,
+                via=_by(token),
+            )
+            return JSONResponse(
+                {
+                    "flow_run": started.to_json(),
+                    "entities": error.total,
+                    "detail": f"{error.total:,} {error.category}s match, more than "
+                    f"{MAX_RUN_ENTITIES} per request: started as the Prefect run "
+                    f"{started.name} of {started.deployment}; follow it in the Prefect UI",
+                },
+                status_code=202,
+            )
+        return JSONResponse(result.to_json())
 
     @app.post("/tasks/{task_id}/resend", tags=["tasks"])
     async def resend_task(

@@ -49,5 +49,15 @@ class ConflictError(HaulflowError):
     """The request contradicts the current state (e.g. finishing a task twice)."""
 
 
+class TooManyForRequestError(HaulflowError):
+    """A hand run over more entities than one request may send: it belongs to a Prefect run,
+    which shows its progress and survives the request."""
+
+    def __init__(self, message: str, *, total: int, category: str) -> None:
+        self.total = total
+        self.category = category
+        super().__init__(message)
+
+
 class NotConfiguredError(HaulflowError):
     """Something must be set up first (database not migrated, no configuration applied)."""

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from core.database import session_scope
-from core.errors import ConflictError, HaulflowError
+from core.errors import ConflictError, TooManyForRequestError
 from delivery.claims import claim_ready_tasks
 from delivery.email_tasks import find_definition
 from delivery.manual import RunItem, prepare_run
@@ -146,9 +146,11 @@ def run_by_hand(
         named = [(find_entity_id(session=session, ref=ref), ref.reference) for ref in refs]
         result = RunResult(total=len(named) or count_before(session, kind, created_before))
         if at_most is not None and result.total > at_most:
-            raise HaulflowError(
+            raise TooManyForRequestError(
                 f"{result.total:,} {kind.value}s match; at most {at_most:,} per request: run it "
-                f"from the Prefect UI ({kind.value}s by hand) or with `haulflow tasks run`"
+                f"from the Prefect UI ({kind.value}s by hand) or with `haulflow tasks run`",
+                total=result.total,
+                category=kind.value,
             )
     for page in entity_pages(kind, named, created_before, batch_size):
         with session_scope() as session:

@@ -20,7 +20,7 @@ from prefect.states import Failed
 from models import Category
 from tasks.audit import publish_entity_artifacts
 from tasks.outcomes import final_state, rename_run, shown, warn_problems
-from tasks.runs import run_task_by_hand, tag_run
+from tasks.runs import run_task_by_hand, tag_run, via_from_tags
 
 
 def _target(parameters: dict[str, Any]) -> str:
@@ -76,6 +76,8 @@ async def run_task(
         created_before=created_before,
         dry_run=dry_run,
         requested_by=requested_by,
+        # Started by the HTTP API: the token it came through, recorded beside the user.
+        via=via_from_tags(list(flow_run.get_tags())),
     )
     if "refused" in result:
         get_run_logger().error("%s", result["refused"])

@@ -20,6 +20,16 @@ from models import Category
 from storage.factory import open_document_store
 from tasks.mail import alert_failure, run_id, summarize
 
+# The tag that carries the API token a run was started through (`via:api:tms`): the run
+# records it beside the user, as a hand run within an API request does.
+VIA_TAG_PREFIX = "via:"
+
+
+def via_from_tags(tags: list[str]) -> str | None:
+    """The API token a run was started through, from its tags (None from the UI's form)."""
+    vias = [tag.removeprefix(VIA_TAG_PREFIX) for tag in tags if tag.startswith(VIA_TAG_PREFIX)]
+    return vias[0] if vias else None
+
 
 async def tag_run(tags: list[str]) -> None:
     """Add tags to the current flow run (a run-deployment action cannot set them)."""
@@ -41,8 +51,10 @@ def run_task_by_hand(
     created_before: dt.date | None,
     dry_run: bool,
     requested_by: str,
+    via: str | None = None,
 ) -> dict[str, Any]:
-    """Create or requeue the task on each entity and send it, as `haulflow tasks run` does.
+    """Create or requeue the task on each entity and send it, as `haulflow tasks run` does;
+    `via` (an API token) is recorded beside the user.
 
     A request haulflow refuses (an unknown reference or user, a task of another category)
     comes back as `{"refused": reason}`: the flow ends `Failed` with that sentence, the way
@@ -64,6 +76,7 @@ def run_task_by_hand(
             category=Category(category),
             flow_run_id=run_id(),
             on_page=progress.page,
+            via=via,
         )
     except HaulflowError as error:
         return {"refused": str(error)}

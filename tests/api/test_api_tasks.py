@@ -167,8 +167,15 @@ def test_a_hand_run_sends_once_and_the_archive_is_what_was_sent(
     monkeypatch.setattr("api.app.MAX_RUN_ENTITIES", 1)
     room.order()
     everyone = {"task_key": "send-pod", "created_before": "2100-01-01", "dry_run": True}
-    too_many = reader.post("/runs", json=everyone)
-    assert too_many.status_code == 400 and "at most 1 per request" in too_many.json()["detail"]
+    # More than a request sends: the hand-run deployment's run, which needs a Prefect server
+    # (tests/deployments/test_every_deployment.py runs one on the served stack).
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+    away = reader.post("/runs", json=everyone)
+    assert away.status_code == 503
+    assert away.json()["detail"] == (
+        "the Prefect server at http://127.0.0.1:9/api cannot be reached (no answer to its "
+        "health check): start it (`haulflow up`) or set PREFECT_API_URL"
+    )
 
 
 def test_a_resend_goes_out_again_or_says_why_not(room: Mailroom, client: MakeClient) -> None:

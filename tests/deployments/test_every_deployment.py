@@ -11,14 +11,18 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 from sqlmodel import Session, select
 
 from deployments.catalog import DEPLOYMENT_NAMES, hand_run_deployment
 from lifecycle.generation import generate_tasks
-from models import Category, Communication, Order, Task, TaskEvent, TaskStatus, utcnow
+from models import Category, Communication, Order, Scope, Task, TaskEvent, TaskStatus, utcnow
+from services.tokens import create_token
+from tests.api_server import running_api
 from tests.deployments.conftest import prefect_cli, room_on, wait_until
 from tests.factories import (
     make_booking,
@@ -320,3 +324,48 @@ def room_order_without_tasks(room: Mailroom) -> uuid.UUID:
     room.session.flush()
     assert order.tasks_generated_at is None
     return order.id
+
+
+def test_an_api_hand_run_too_large_for_a_request_runs_on_the_served_stack(
+    sqlite_room: Mailroom,
+    client: SyncPrefectClient,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A TMS asks for every older order of a day; more than a request sends, so the API starts
+    the hand-run deployment, and `serve`'s runner sends them as a UI-started run would."""
+    room = sqlite_room
+    older = [_older_order(room.session, f"pod{number}@older.example") for number in range(3)]
+    room.configure(orders=SEND_POD)
+    for order in older:
+        room.upload(order, "pod", pdf(f"pod {order.reference}"))
+        room.upload(order, "cmr", pdf(f"cmr {order.reference}"))
+    request.getfixturevalue("served")
+    monkeypatch.setattr("api.app.MAX_RUN_ENTITIES", 2)
+    _, secret = create_token(name="tms", scopes=[Scope.READ, Scope.SEND], now=utcnow())
+    day_after_tomorrow = (utcnow() + timedelta(days=2)).date().isoformat()
+    body = {"task_key": "send-pod", "created_before": day_after_tomorrow, "by": "alice"}
+
+    with running_api() as url:
+        started = httpx.post(f"{url}/runs", json=body, headers=_bearer(secret), timeout=30)
+
+    assert started.status_code == 202, started.text
+    answer = started.json()
+    assert answer["entities"] == 3 and "more than 2 per request" in answer["detail"]
+    run_id = uuid.UUID(answer["flow_run"]["id"])
+    assert answer["flow_run"]["deployment"] == hand_run_deployment(Category.ORDER)
+    assert answer["flow_run"]["url"].endswith(f"/runs/flow-run/{run_id}")
+    run = _finished(client, run_id)
+    assert run.state is not None and run.state.is_completed(), run.state
+    assert run.name.startswith(f"send-pod on created before {day_after_tomorrow}: 3 e-mail(s)")
+    for number, order in enumerate(older):
+        assert _to(room, order.reference) == [(f"pod{number}@older.example",)]
+    emails = room.session.exec(select(Communication)).all()
+    # Each send recorded with the user and the token the request came through, and the run.
+    assert {(email.requested_by, email.flow_run_id) for email in emails} == {
+        ("alice via api:tms", run_id)
+    }
+
+
+def _bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
