@@ -47,14 +47,11 @@ from core.settings import get_settings
 from core.sourcefile import parse_source
 from core.text import first_unsafe, normalize_reference
 from deployments.hand_runs import start_hand_run
-from ingestion.documents import InvalidDocumentError
-from ingestion.inbox import RefusedDropError
-from lifecycle.entities import EntityRef, parse_entity_ref
 from models import ApiToken, Category, DocumentType, TaskStatus, utcnow
 from models import Scope as TokenScope
-from services.documents import upload_document
-from services.drops import NotAnS3EventError, take_in_notification, upload_url
-from services.entities import entity_page
+from services.documents import InvalidDocumentError, upload_document
+from services.drops import NotAnS3EventError, RefusedDropError, take_in_notification, upload_url
+from services.entities import EntityRef, entity_page, parse_entity_ref
 from services.imports import ImportOutcome, import_entities
 from services.tasks import (
     InvalidCursorError,

@@ -8,10 +8,10 @@ import typer
 from rich.markup import escape
 
 from cli.output import console
-from core.database import require_current_schema
 from core.moments import human_moment
 from core.settings import get_settings
 from models import Scope, utcnow
+from services.schema import require_current_schema
 
 tokens = typer.Typer(help="API tokens: create, list, revoke.", no_args_is_help=True)
 

@@ -11,11 +11,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from cli.output import console
-from core.database import require_current_schema
 from core.moments import human_moment
 from core.settings import get_settings
-from lifecycle.entities import parse_entity_ref
-from services.entities import communications
+from services.entities import communications, parse_entity_ref
+from services.schema import require_current_schema
 from services.tasks import archived_email
 
 app = typer.Typer(help="The communication log: every e-mail sent.", no_args_is_help=True)

@@ -11,13 +11,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from cli.output import console
-from core.database import require_current_schema
 from core.errors import NotConfiguredError
 from core.moments import human_moment
 from core.prefect_runtime import prefect_api_url, prefect_server_reachable
 from models.configuration import Configuration, load_configuration, validate_configuration
 from models.configuration.scalars import format_offset
 from services.configuration import apply_file, current
+from services.schema import require_current_schema
 
 app = typer.Typer(help="Task configuration: validate, apply, show.", no_args_is_help=True)
 

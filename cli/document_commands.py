@@ -10,14 +10,13 @@ import typer
 from rich.markup import escape
 
 from cli.output import console
-from core.database import require_current_schema
 from core.errors import NotFoundError
 from core.moments import human_moment
 from core.settings import get_settings
-from ingestion.documents import InvalidDocumentError
-from lifecycle.entities import parse_entity_ref
 from models import DocumentType, DropStatus
-from services.documents import upload_document
+from services.documents import InvalidDocumentError, upload_document
+from services.entities import parse_entity_ref
+from services.schema import require_current_schema
 
 app = typer.Typer(help="Documents: POD, CMR and others.", no_args_is_help=True)
 

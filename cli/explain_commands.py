@@ -10,9 +10,9 @@ from rich.markup import escape
 from rich.table import Column, Table
 
 from cli.output import console
-from core.database import require_current_schema
-from delivery.explain import Explanation
-from lifecycle.entities import parse_entity_ref
+from services.entities import parse_entity_ref
+from services.schema import require_current_schema
+from services.tasks import Explanation
 from services.tasks import explain as explain_use_case
 
 _STYLES = {

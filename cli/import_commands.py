@@ -24,25 +24,25 @@ import typer
 from rich.markup import escape
 
 from cli.output import console
-from core.database import require_current_schema
 from core.prefect_runtime import (
     forbid_ephemeral_server,
     prefect_api_url,
     prefect_connection,
     prefect_server_reachable,
 )
-from ingestion.drop_intake import WaitingReport
-from lifecycle.generation import GenerationReport
 from models import Category
 from services.imports import (
     BATCH_SIZE,
+    GenerationReport,
     IdsByCategory,
+    WaitingReport,
     generate_here,
     import_entity_file,
     non_empty,
     reschedule,
     take_in_waiting_drops,
 )
+from services.schema import require_current_schema
 
 # A category, what generation did for it, and where it ran (a flow run, or this process).
 Generated = tuple[Category, GenerationReport, str]

@@ -93,6 +93,6 @@ def main() -> None:
 
 
 def _database() -> str:
-    from core.database import get_engine
+    from services.schema import database_label
 
-    return get_engine().url.render_as_string(hide_password=True)
+    return database_label()

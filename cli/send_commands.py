@@ -23,13 +23,18 @@ from rich.progress import (
 
 from cli.output import console, stderr
 from cli.task_commands import By
-from core.database import require_current_schema
 from core.errors import HaulflowError
-from delivery.manual import RunItem
-from delivery.reports import DeliveryReport, SentEmail
-from delivery.runs import RunPage, RunResult
-from lifecycle.entities import parse_entity_ref
-from services.tasks import carrier_midnight, hand_run
+from services.entities import parse_entity_ref
+from services.schema import require_current_schema
+from services.tasks import (
+    DeliveryReport,
+    RunItem,
+    RunPage,
+    RunResult,
+    SentEmail,
+    carrier_midnight,
+    hand_run,
+)
 from services.tasks import resend as resend_use_case
 
 # A run over more entities shows a progress bar and a summary instead of a line each.

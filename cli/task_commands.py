@@ -12,16 +12,12 @@ from rich.markup import escape
 from rich.table import Column, Table
 
 from cli.output import console
-from core.database import require_current_schema
 from core.errors import HaulflowError, NotConfiguredError
 from core.settings import get_settings
-from lifecycle.actions import Outcome
-from lifecycle.entities import parse_entity_ref
-from lifecycle.entity_page import EntityTaskList, TaskHistoryLine
-from lifecycle.worklists import WorklistRow
 from models import Category, TaskStatus, utcnow
-from services.entities import entity_page
-from services.tasks import finish, worklist_page
+from services.entities import EntityTaskList, TaskHistoryLine, entity_page, parse_entity_ref
+from services.schema import require_current_schema
+from services.tasks import Outcome, WorklistRow, finish, worklist_page
 from services.tasks import recalculate as recalculate_entity
 
 app = typer.Typer(

@@ -13,9 +13,9 @@ from prefect.client.schemas.objects import State
 
 from core.moments import human_moment
 from core.settings import get_settings
-from delivery.dispatching import lease_id
+from services.sending import Shift, lease_id
 from tasks.audit import publish_entity_artifacts
-from tasks.dispatching import Shift, ensure_dispatchers, from_deployment, send_ready
+from tasks.dispatching import ensure_dispatchers, from_deployment, send_ready
 from tasks.mail import run_id
 from tasks.outcomes import final_state, rename_run, warn_problems
 

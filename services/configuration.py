@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.database import session_scope
-from models import ConfigVersion
+from delivery.email_tasks import active_usernames, email_task_keys
+from models import Category, ConfigVersion
 from models.configuration import Configuration
 from models.configuration.store import (
     ApplyReport,
@@ -33,3 +34,10 @@ def current() -> ConfigVersion | None:
     """The configuration version in force, or None before the first `apply`."""
     with session_scope() as session:
         return current_version(session=session)
+
+
+def hand_run_choices() -> tuple[dict[Category, list[str]], list[str]]:
+    """What a hand run may be asked for: the e-mail task keys of each category, and the
+    usernames of the active users."""
+    with session_scope() as session:
+        return email_task_keys(session=session), active_usernames(session=session)

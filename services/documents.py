@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from core.database import session_scope
 from core.settings import get_settings
+from ingestion.documents import InvalidDocumentError as InvalidDocumentError
 from ingestion.intake import Intake, record_and_open_gates
 from lifecycle.entities import EntityRef
 from models import DocumentType, utcnow

@@ -10,7 +10,9 @@ from core.database import session_scope
 from core.errors import ConflictError, HaulflowError
 from core.settings import get_settings
 from ingestion.drops import list_drops
+from ingestion.inbox import RefusedDropError as RefusedDropError
 from ingestion.inbox import inbox_key
+from ingestion.inbox import inbox_location as inbox_location
 from ingestion.listener import ListenReport, handle_notifications
 from ingestion.notifications import Received, parse_s3_event
 from lifecycle.entities import EntityRef, find_entity_id

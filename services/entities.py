@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from core.database import session_scope
-from delivery.record import EntityEmail, entity_communications
-from lifecycle.entities import EntityRef
-from lifecycle.entity_page import EntityTaskList, entity_tasks
+from lifecycle.entities import EntityRef as EntityRef
+from lifecycle.entities import parse_entity_ref as parse_entity_ref
+from lifecycle.entity_page import EntityTaskList as EntityTaskList
+from lifecycle.entity_page import TaskHistoryLine as TaskHistoryLine
+from lifecycle.entity_page import entity_tasks
+
+if TYPE_CHECKING:
+    from delivery.record import EntityEmail
 
 
 def entity_page(ref: EntityRef) -> EntityTaskList:
@@ -17,5 +24,9 @@ def entity_page(ref: EntityRef) -> EntityTaskList:
 def communications(ref: EntityRef) -> list[EntityEmail]:
     """Every e-mail sent about the entity, oldest first (for an order, also the trip e-mails
     that carried its documents)."""
+    # Here, not at the top: `documents upload` reads references through this module and
+    # never pays for the e-mail modules (templates, address checks).
+    from delivery.record import entity_communications
+
     with session_scope() as session:
         return entity_communications(session=session, ref=ref)

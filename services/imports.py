@@ -16,10 +16,12 @@ from sqlmodel import Session
 from core.database import get_engine, session_scope
 from core.settings import get_settings
 from core.sourcefile import SourceDocument
-from ingestion.drop_intake import WaitingReport, take_in_waiting
+from ingestion.drop_intake import WaitingReport as WaitingReport
+from ingestion.drop_intake import take_in_waiting
 from ingestion.drops import pending_with_entity
 from ingestion.importer import ImportReport, import_file, import_source
-from lifecycle.generation import GenerationReport, generate_tasks
+from lifecycle.generation import GenerationReport as GenerationReport
+from lifecycle.generation import generate_tasks
 from lifecycle.rescheduling import reschedule_entities
 from models import Category, utcnow
 from storage.factory import open_document_store

@@ -16,11 +16,17 @@ from zoneinfo import ZoneInfo
 from core.database import session_scope
 from core.errors import ConflictError, HaulflowError, NotFoundError
 from core.settings import get_settings
-from delivery.explain import Explanation, explain_task
+from delivery.explain import Explanation as Explanation
+from delivery.explain import explain_task
+from delivery.manual import RunItem as RunItem
+from delivery.reports import DeliveryReport as DeliveryReport
+from delivery.reports import SentEmail as SentEmail
 from delivery.resend import Resent, resend_task
-from delivery.runs import RunPage, RunResult, run_by_hand
+from delivery.runs import RunPage as RunPage
+from delivery.runs import RunResult as RunResult
+from delivery.runs import run_by_hand
+from lifecycle.actions import Outcome as Outcome
 from lifecycle.actions import (
-    Outcome,
     describe_tasks,
     find_tasks,
     finish_tasks,
@@ -29,7 +35,8 @@ from lifecycle.actions import (
 )
 from lifecycle.entities import EntityRef
 from lifecycle.recalculation import recalculate_entity
-from lifecycle.worklists import WorklistPosition, WorklistRow, worklist
+from lifecycle.worklists import WorklistPosition, worklist
+from lifecycle.worklists import WorklistRow as WorklistRow
 from models import Category, Communication, Task, TaskStatus, utcnow
 from storage.factory import open_document_store
 
@@ -138,9 +145,12 @@ def hand_run(
     should_stop: Callable[[], bool] = lambda: False,
     at_most: int | None = None,
     via: str | None = None,
+    category: Category | None = None,
+    flow_run_id: uuid.UUID | None = None,
 ) -> RunResult:
     """Send (or with `dry_run`, preview) the task `key` by hand, page by page; `at_most`
-    refuses a run over more entities before anything is sent."""
+    refuses a run over more entities before anything is sent; `category` refuses a task of
+    another category; `flow_run_id` (a Prefect run's) is recorded on every step."""
     return run_by_hand(
         key=key,
         refs=refs,
@@ -152,6 +162,8 @@ def hand_run(
         should_stop=should_stop,
         at_most=at_most,
         via=via,
+        category=category,
+        flow_run_id=flow_run_id,
     )
 
 

@@ -14,11 +14,9 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from core.database import session_scope
 from core.errors import HaulflowError
 from core.moments import human_moment
-from lifecycle.entities import parse_entity_ref
-from lifecycle.entity_page import entity_tasks
+from services.entities import entity_page, parse_entity_ref
 
 _NOT_KEY = re.compile(r"[^a-z0-9]+")
 # A run touching more entities than this publishes the first ones only (each is a request).
@@ -45,8 +43,7 @@ def publish_entity_artifacts(entities: list[str], *, seconds: float | None = Non
             break
         published += 1
         try:
-            with session_scope() as session:
-                page = entity_tasks(session=session, ref=parse_entity_ref(entity))
+            page = entity_page(parse_entity_ref(entity))
         except HaulflowError as error:  # deleted meanwhile: no page, the others still
             get_run_logger().warning("no task page for %s: %s", entity, error)
             continue

@@ -19,10 +19,9 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy.exc import SQLAlchemyError
 
-from core.database import session_scope
 from core.errors import HaulflowError
-from delivery.email_tasks import active_usernames, email_task_keys
 from models import Category
+from services.configuration import hand_run_choices
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
@@ -39,8 +38,7 @@ class Choices:
 def read_choices() -> Choices | None:
     """The current choices, or None when the database cannot say (not migrated yet)."""
     try:
-        with session_scope() as session:
-            return Choices(email_task_keys(session=session), active_usernames(session=session))
+        return Choices(*hand_run_choices())
     except (HaulflowError, SQLAlchemyError):
         return None
 

@@ -1,22 +1,21 @@
 """Prefect steps of task generation: ids in, counts out, one transaction per batch.
 
-The rules live in `lifecycle.generation`; these steps only open the session, call them and
-turn the report into plain data for the flow. Generation is idempotent (enforced by the
+The use cases live in `services.generation`; these steps call them and turn the report into
+plain data for the flow. Generation is idempotent (enforced by the
 database), so a retry after a transient database error is safe.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run, task_run
 
-from core.database import session_scope
-from lifecycle.generation import GenerationReport, generate_tasks, pending_entity_ids
 from models import Category
+from services import generation
+from services.generation import GenerationReport
 
 # Keys of the counts every step returns; `requested` is how many ids the batch held.
 COUNT_KEYS = ("requested", "entities", "created", "already_present", "not_matching")
@@ -58,14 +57,8 @@ def _counts(requested: int, report: GenerationReport) -> dict[str, int]:
 )
 def generate_batch(category: str, entity_ids: list[str]) -> dict[str, int]:
     """Generate the tasks of these entities of one category."""
-    with session_scope() as session:
-        report = generate_tasks(
-            session=session,
-            category=Category(category),
-            entity_ids=[uuid.UUID(entity_id) for entity_id in entity_ids],
-            now=datetime.now(UTC),
-            by=_generated_by(),
-        )
+    ids = [uuid.UUID(entity_id) for entity_id in entity_ids]
+    report = generation.generate(Category(category), ids, by=_generated_by())
     return _counts(len(entity_ids), report)
 
 
@@ -78,13 +71,7 @@ def generate_batch(category: str, entity_ids: list[str]) -> dict[str, int]:
 )
 def generate_pending(category: str, limit: int) -> dict[str, int]:
     """Generate the tasks of up to `limit` entities of one category never generated yet."""
-    with session_scope() as session:
-        entity_ids = pending_entity_ids(session=session, category=Category(category), limit=limit)
-        report = generate_tasks(
-            session=session,
-            category=Category(category),
-            entity_ids=entity_ids,
-            now=datetime.now(UTC),
-            by=_generated_by(),
-        )
-    return _counts(len(entity_ids), report)
+    pending, report = generation.generate_pending(
+        Category(category), limit=limit, by=_generated_by()
+    )
+    return _counts(pending, report)

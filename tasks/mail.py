@@ -1,15 +1,15 @@
 """Prefect steps of sending: open document gates, claim a batch, send it, raise alerts.
 
-The rules live in `delivery`; these steps open sessions and the document store, call them
-and return plain data. Claims and gates are safe to retry (they only move what is still in
-the state they look for); sending is not retried by Prefect: a task that failed temporarily
-is already back to `ready` with its next attempt recorded, and the sweep takes it then.
+The use cases live in `services.sending`; these steps call them and return plain data.
+Claims and gates are safe to retry (they only move what is still in the state they look
+for); sending is not retried by Prefect: a task that failed temporarily is already back to
+`ready` with its next attempt recorded, and the sweep takes it then.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from prefect import get_run_logger, task
@@ -17,13 +17,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 from prefect.runtime import flow_run
 
-from core.database import session_scope
-from core.settings import get_settings
-from delivery.claims import claim_ready_tasks
-from delivery.reports import DeliveryReport, TaskProblem
-from delivery.sender import deliver_tasks
-from lifecycle.document_gate import open_document_gates
-from storage.factory import open_document_store
+from services import sending
+from services.sending import DeliveryReport, TaskProblem
 
 TASK_FAILED = "haulflow.task.failed"
 
@@ -43,23 +38,13 @@ def automation_name() -> str:
 @task(name="open-document-gates", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
 def open_gates() -> int:
     """Make due the tasks whose required documents are all recorded; return how many."""
-    with session_scope() as session:
-        moved = open_document_gates(session=session, now=datetime.now(UTC), by=automation_name())
-    return len(moved)
+    return sending.open_gates(by=automation_name())
 
 
 @task(name="claim-batch", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
 def claim_batch(limit: int, due_by: datetime) -> list[str]:
     """Move up to `limit` ready email tasks to `sending`; return their ids."""
-    with session_scope() as session:
-        ids = claim_ready_tasks(
-            session=session,
-            now=datetime.now(UTC),
-            by=automation_name(),
-            limit=limit,
-            flow_run_id=run_id(),
-            due_by=due_by,
-        )
+    ids = sending.claim(limit=limit, by=automation_name(), flow_run_id=run_id(), due_by=due_by)
     return [str(task_id) for task_id in ids]
 
 
@@ -72,11 +57,8 @@ def _send_run_name() -> str:
 @task(name="send-batch", task_run_name=_send_run_name, cache_policy=NO_CACHE)
 def send_batch(task_ids: list[str]) -> dict[str, Any]:
     """Send the claimed tasks' e-mails, one SMTP connection per mailbox; alert on failures."""
-    report = deliver_tasks(
-        task_ids=[uuid.UUID(task_id) for task_id in task_ids],
-        store=open_document_store(get_settings()),
-        by=automation_name(),
-        flow_run_id=run_id(),
+    report = sending.send_claimed(
+        [uuid.UUID(task_id) for task_id in task_ids], by=automation_name(), flow_run_id=run_id()
     )
     for problem in report.failed:
         alert_failure(problem)

@@ -14,10 +14,9 @@ from prefect.runtime import flow_run
 
 from core.errors import HaulflowError
 from core.settings import get_settings
-from delivery.runs import RunPage, RunResult, run_by_hand
-from lifecycle.entities import parse_entity_ref
 from models import Category
-from storage.factory import open_document_store
+from services.entities import parse_entity_ref
+from services.tasks import RunPage, RunResult, hand_run
 from tasks.mail import alert_failure, run_id, summarize
 
 # The tag that carries the API token a run was started through (`via:api:tms`): the run
@@ -66,13 +65,12 @@ def run_task_by_hand(
         before = dt.datetime.combine(created_before, dt.time(), tzinfo=zone)
     progress = _Progress(task_key)
     try:
-        result = run_by_hand(
+        result = hand_run(
             key=task_key,
             refs=[parse_entity_ref(ref) for ref in refs],
             created_before=before,
             dry_run=dry_run,
             by=requested_by,
-            store=open_document_store(get_settings()),
             category=Category(category),
             flow_run_id=run_id(),
             on_page=progress.page,

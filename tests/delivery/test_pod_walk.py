@@ -13,11 +13,10 @@ from typing import Any
 from sqlmodel import Session
 
 from core.settings import get_settings
-from delivery.claims import claim_ready_tasks
-from delivery.sender import deliver_tasks
 from lifecycle.entities import EntityRef
-from models import Category, DocumentType, utcnow
+from models import Category, DocumentType
 from services.documents import upload_document
+from services.sending import send_ready
 from storage.folder import FolderStore
 from tests.mailroom import Mailroom, pdf
 from tests.servers import SmtpSink
@@ -59,11 +58,8 @@ def test_the_documented_walk_is_the_one_the_code_takes(
                 filename=f"{kind}.pdf",
                 source="walk",
             )
-        # What the dispatcher's `send-ready` step does with what the commit readied.
-        with Session(room.session.get_bind()) as session:
-            ids = claim_ready_tasks(session=session, now=utcnow(), by="walk", limit=200)
-            session.commit()
-        report = deliver_tasks(task_ids=ids, store=room.store, by="walk", now=utcnow)
+        # The dispatcher's `send-ready` step, with what the commit readied.
+        report = send_ready(limit=200, by="walk", flow_run_id=None)
     finally:
         sys.setprofile(None)
         threading.setprofile(None)  # type: ignore[arg-type]
