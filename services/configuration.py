@@ -20,12 +20,20 @@ def apply_file(configuration: Configuration, path: Path, *, by: str) -> ApplyRep
     """Store `configuration`, read from `path` (`models.configuration.load_configuration`), as
     a new version (none when it equals the current one); existing tasks keep the version they
     were generated from."""
+    return apply(configuration, source_name=str(path), source_sha256=file_sha256(path), by=by)
+
+
+def apply(
+    configuration: Configuration, *, source_name: str, source_sha256: str, by: str
+) -> ApplyReport:
+    """Store `configuration`, read from the source named (whose bytes hash to
+    `source_sha256`), as a new version, as `apply_file` does."""
     with session_scope() as session:
         return apply_configuration(
             session=session,
             configuration=configuration,
-            source_name=str(path),
-            source_sha256=file_sha256(path),
+            source_name=source_name,
+            source_sha256=source_sha256,
             by=by,
         )
 

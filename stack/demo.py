@@ -13,22 +13,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import select
-
-from core.database import session_scope
-from core.settings import get_settings
-from delivery.runs import run_by_hand
-from ingestion.importer import import_file
-from ingestion.intake import record_and_open_gates
-from lifecycle.entities import EntityRef
-from lifecycle.entity_page import entity_tasks
-from models import Category, Communication, DocumentType
+from models import Category, DocumentType
+from services.documents import upload_document
+from services.entities import EntityRef, communications, entity_page
+from services.imports import import_entity_file
+from services.tasks import archived_email, hand_run
 from stack.demo_data import (
     CONFIG_FILE,
     ENTITIES_FILE,
@@ -37,7 +31,6 @@ from stack.demo_data import (
     minimal_pdf,
 )
 from stack.demo_scenario import apply_file, changed_configuration
-from storage.factory import open_document_store
 
 ORDER, OLD_ORDER, TASK = "ORD-1001", "ORD-0999", "send-pod"
 MAIL_TIMEOUT_SECONDS = 90.0
@@ -110,12 +103,10 @@ def tell_story(run: DemoRun, stack_seconds: float, sink_dir: Path) -> None:
 class _Story:
     def __init__(self, sink_dir: Path) -> None:
         self.sink_dir = sink_dir
-        self.store = open_document_store(get_settings())
         self.scans: dict[str, bytes] = {}
 
     def old_order(self) -> tuple[bool, str]:
-        with session_scope() as session:
-            import_file(OLDER_ORDER_FILE, session=session, by="demo")
+        import_entity_file(OLDER_ORDER_FILE, by="demo")
         # Generated like any import: with no configuration yet, it gets no task, for good.
         generate_pending_tasks(by="demo")
         tasks = self._tasks(OLD_ORDER)
@@ -126,8 +117,7 @@ class _Story:
         return version == 1, f"examples/{CONFIG_FILE.name} is configuration version {version}"
 
     def import_entities(self) -> tuple[bool, str]:
-        with session_scope() as session:
-            report = import_file(ENTITIES_FILE, session=session, by="demo")
+        report = import_entity_file(ENTITIES_FILE, by="demo")
         created = generate_pending_tasks(by="demo")
         statuses = {view.key: view.status for view in self._tasks(ORDER)}
         ok = statuses.get(TASK) == "waiting_for_documents" and not self._tasks(OLD_ORDER)
@@ -167,11 +157,12 @@ class _Story:
         while self._status(ORDER) == "sending" and time.monotonic() < deadline:
             time.sleep(0.25)
         [view] = [view for view in self._tasks(ORDER) if view.key == TASK]
-        with session_scope() as session:
-            logged = session.exec(
-                select(Communication).where(Communication.task_id == view.id)
-            ).all()
-        archive = self.store.get(logged[0].archive_key or "") if logged else b""
+        logged = [
+            email.communication
+            for email in communications(EntityRef(Category.ORDER, ORDER))
+            if email.communication.task_id == view.id
+        ]
+        archive = archived_email(str(logged[0].id))[1] if logged else b""
         on_disk = [path.read_bytes() for path in sorted(self.sink_dir.glob("*.eml"))]
         ok = view.status == "done" and len(logged) == 1 and archive in on_disk
         return (
@@ -198,12 +189,8 @@ class _Story:
         time.sleep(3)
         before = len(self._emails(OLD_ORDER))
         ref = EntityRef(Category.ORDER, OLD_ORDER)
-        first = run_by_hand(
-            key=TASK, refs=[ref], created_before=None, dry_run=False, by="alice", store=self.store
-        )
-        second = run_by_hand(
-            key=TASK, refs=[ref], created_before=None, dry_run=False, by="alice", store=self.store
-        )
+        first = hand_run(key=TASK, refs=[ref], created_before=None, dry_run=False, by="alice")
+        second = hand_run(key=TASK, refs=[ref], created_before=None, dry_run=False, by="alice")
         emails = self._wait_for_emails(OLD_ORDER, 1)
         ok = (
             before == 0
@@ -220,24 +207,16 @@ class _Story:
     def _upload(self, reference: str, kind: str) -> None:
         data = minimal_pdf([f"{kind.upper()} {reference}", "haulflow demo"])
         self.scans[f"{reference}-{kind}"] = data
-        with session_scope() as session:
-            record_and_open_gates(
-                session=session,
-                store=self.store,
-                ref=EntityRef(Category.ORDER, reference),
-                doc_type=DocumentType(kind),
-                data=data,
-                filename=f"{reference}-{kind}.pdf",
-                source="demo",
-                max_bytes=get_settings().max_document_bytes,
-                now=datetime.now(UTC),
-            )
+        upload_document(
+            ref=EntityRef(Category.ORDER, reference),
+            doc_type=DocumentType(kind),
+            data=data,
+            filename=f"{reference}-{kind}.pdf",
+            source="demo",
+        )
 
     def _tasks(self, reference: str) -> list[Any]:
-        with session_scope() as session:
-            return list(
-                entity_tasks(session=session, ref=EntityRef(Category.ORDER, reference)).tasks
-            )
+        return list(entity_page(EntityRef(Category.ORDER, reference)).tasks)
 
     def _status(self, reference: str) -> str | None:
         return next((view.status for view in self._tasks(reference) if view.key == TASK), None)

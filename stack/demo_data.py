@@ -11,22 +11,25 @@ recorded, so a hand run from the Prefect UI or `haulflow tasks run` has somethin
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
 
-from core.database import require_current_schema, session_scope
+from core.database import session_scope
 from core.settings import get_settings
 from ingestion.documents import record_document
 from ingestion.importer import import_file
 from lifecycle.entities import EntityRef, find_entity_id
-from lifecycle.generation import generate_tasks, mark_generated, pending_entity_ids
+from lifecycle.generation import mark_generated
 from models import Category, DocumentType
 from models.configuration import load_configuration
-from models.configuration.store import apply_configuration, file_sha256
+from models.configuration.store import file_sha256
+from services.configuration import apply
+from services.generation import generate_pending
+from services.imports import import_entity_file
+from services.schema import require_current_schema
 from storage.factory import open_document_store
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
@@ -69,18 +72,15 @@ def load_demo(*, by: str = "demo") -> DemoSummary:
     configuration = load_configuration(CONFIG_FILE)
     require_current_schema()
     older = load_older_order(by=by)
-    with session_scope() as session:
-        applied = apply_configuration(
-            session=session,
-            configuration=configuration,
-            source_name=f"examples/{CONFIG_FILE.name}",
-            source_sha256=file_sha256(CONFIG_FILE),
-            by=by,
-        )
+    applied = apply(
+        configuration,
+        source_name=f"examples/{CONFIG_FILE.name}",
+        source_sha256=file_sha256(CONFIG_FILE),
+        by=by,
+    )
     version = applied.version if applied.version is not None else applied.previous
     assert version is not None  # an unchanged apply means a current version exists
-    with session_scope() as session:
-        report = import_file(ENTITIES_FILE, session=session, by=by)
+    report = import_entity_file(ENTITIES_FILE, by=by)
     summary = DemoSummary(
         config_version=version,
         config_applied=applied.version is not None,
@@ -96,7 +96,8 @@ def load_older_order(*, by: str) -> str:
     """Import the older order with no task and record its POD and CMR; a line saying so.
 
     Marked generated as it is imported, before the configuration is looked at: like an order
-    the TMS created before the automation existed, it gets tasks only from a hand run.
+    the TMS created before the automation existed, it gets tasks only from a hand run. Below
+    the use cases on purpose: no use case makes an order that predates the automation.
     """
     store = open_document_store(get_settings())
     now = datetime.now(UTC)
@@ -131,18 +132,13 @@ def generate_pending_tasks(*, by: str) -> int:
     """
     created = 0
     for category in Category:
-        previous: list[uuid.UUID] = []
         while True:
-            with session_scope() as session:
-                ids = pending_entity_ids(session=session, category=category, limit=BATCH_SIZE)
-                # The same batch again would mean generation left them pending: never loop.
-                if not ids or ids == previous:
-                    break
-                previous = ids
-                report = generate_tasks(
-                    session=session, category=category, entity_ids=ids, now=datetime.now(UTC), by=by
-                )
+            pending, report = generate_pending(category, limit=BATCH_SIZE, by=by)
             created += report.created
+            # Every entity of a batch is marked generated, so each full batch is progress;
+            # one where none could be read would come back: stop there too.
+            if pending < BATCH_SIZE or not report.entities:
+                break
     return created
 
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import hashlib
 
-from core.database import session_scope
 from core.errors import InvalidFileError
 from core.sourcefile import parse_source
 from models.configuration import validate_source
-from models.configuration.store import apply_configuration
+from services.configuration import apply
 from stack.demo_data import CONFIG_FILE
 
 SUBJECT = "POD/CMR - commande {{ order.reference }}"
@@ -28,12 +27,5 @@ def apply_file(text: str, name: str) -> int | None:
     configuration, problems = validate_source(source, base_dir=CONFIG_FILE.parent)
     if configuration is None:
         raise InvalidFileError(problems)
-    with session_scope() as session:
-        report = apply_configuration(
-            session=session,
-            configuration=configuration,
-            source_name=name,
-            source_sha256=hashlib.sha256(text.encode()).hexdigest(),
-            by="demo",
-        )
-    return report.version
+    sha256 = hashlib.sha256(text.encode()).hexdigest()
+    return apply(configuration, source_name=name, source_sha256=sha256, by="demo").version

@@ -18,9 +18,9 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.database import get_engine, upgrade_database
 from core.settings import Settings, get_settings
 from mail.sink import MailSink, running_mail_sink
+from services.schema import upgrade as upgrade_schema
 from stack.prefect_server import (
     PrefectServer,
     start_prefect_server,
@@ -74,7 +74,7 @@ def isolate(base: Settings) -> Path:
 def running_demo_stack() -> Iterator[DemoStack]:
     """Migrate, start the sink, a Prefect server and `haulflow serve`; stop all on exit."""
     settings = get_settings()
-    upgrade_database(get_engine())
+    upgrade_schema()
     logs = settings.var_dir / "logs"
     with ExitStack() as stack:
         sink = stack.enter_context(

@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import asdict, dataclass
+from typing import Any
 
-Severity = Literal["ok", "warning", "problem"]
-
-
-@dataclass(frozen=True)
-class Check:
-    """One line of the report: what was checked, the verdict, details, and what to do."""
-
-    name: str
-    severity: Severity
-    summary: str
-    details: list[str] = field(default_factory=list)
-    advice: str | None = None
+from services.health import Check
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from core.moments import human_moment
 from deployments.catalog import deployment_specs
-from stack.report import Check
+from services.health import Check
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient

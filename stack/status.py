@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
-from core.database import require_current_schema, session_scope
 from core.errors import NotConfiguredError
 from core.moments import human_moment
 from core.prefect_runtime import (
@@ -29,12 +28,10 @@ from core.prefect_runtime import (
 )
 from core.settings import get_settings
 from deployments.catalog import DEPLOYMENT_NAMES
-from stack.dispatch_health import dispatcher_check
-from stack.intake_health import intake_checks
+from services.health import Check, database_checks, dispatcher_check
 from stack.leftovers import PIDS_FILE, running_writer
-from stack.report import Check, StatusReport
+from stack.report import StatusReport
 from stack.run_health import LEFT_BEHIND, run_checks
-from stack.task_health import read_task_health, task_checks
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
@@ -55,7 +52,7 @@ def check_status(*, stale_minutes: int, now: datetime | None = None) -> StatusRe
         checks += _prefect_checks(api_url, now=now, started_at=started_at)
         checks += _dispatcher_check(now=now, started_at=started_at)
     checks += _leftover_check()
-    checks += _database_checks(now=now, stale_minutes=stale_minutes)
+    checks += database_checks(now=now, stale_minutes=stale_minutes)
     return StatusReport(api_url=api_url, url_source=source, checks=checks)
 
 
@@ -254,28 +251,6 @@ def _newest_sweep_run(client: SyncPrefectClient) -> FlowRun | None:
         limit=1,
     )
     return runs[0] if runs else None
-
-
-def _database_checks(*, now: datetime, stale_minutes: int) -> list[Check]:
-    try:
-        require_current_schema()
-        with session_scope() as session:
-            health = read_task_health(session=session, now=now, stale_minutes=stale_minutes)
-            intake = intake_checks(session=session, settings=get_settings(), now=now)
-    except NotConfiguredError as error:
-        # Its message says what to do (`haulflow db upgrade`).
-        return [Check("database", "problem", str(error))]
-    except SQLAlchemyError as error:
-        return [
-            Check(
-                "database",
-                "problem",
-                f"the database cannot be read: {type(error).__name__}",
-                [str(error.orig if hasattr(error, "orig") else error).strip()],
-                "check HAULFLOW_DATABASE_URL and that the database server runs",
-            )
-        ]
-    return task_checks(health, stale_minutes=stale_minutes) + intake
 
 
 def _ago(delta: timedelta) -> str:

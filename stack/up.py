@@ -23,13 +23,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from core.database import get_engine, upgrade_database
 from core.errors import HaulflowError
 from core.prefect_runtime import API_URL_FILE, prefect_api_url, prefect_connection
 from core.settings import Settings, get_settings
 from delivery.mailboxes import RELAY_FILE
 from deployments.catalog import DEPLOYMENT_NAMES
 from mail.sink import MailSink, running_mail_sink
+from services.schema import upgrade as upgrade_schema
 from stack.leftovers import PIDS_FILE, forget, running_writer, stop_leftovers, write_pids
 from stack.prefect_server import (
     PrefectServer,
@@ -101,9 +101,8 @@ def _start(
             "API cannot listen there: stop what uses it (another `haulflow up` or `haulflow "
             "api`?) or choose another port with HAULFLOW_API_PORT"
         )
-    engine = get_engine()
-    upgrade_database(engine)
-    console.print(f"database: {engine.url.render_as_string(hide_password=True)} (migrated)")
+    _, migrated = upgrade_schema()
+    console.print(f"database: {migrated.database} (migrated)")
 
     # First: it starts at once, so a taken port is reported before the server's long start.
     sink_stack = ExitStack()

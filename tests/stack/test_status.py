@@ -20,10 +20,9 @@ from ingestion.drops import remember_refused
 from ingestion.notifications import ObjectCreated
 from models import Order, TaskDefinition, TaskStatus, utcnow
 from models.heartbeats import LISTEN, beat
+from services.health import Check, read_task_health
 from stack.leftovers import PIDS_FILE
-from stack.report import Check
 from stack.status import check_status
-from stack.task_health import read_task_health
 from storage.folder import FolderStore
 from tests.cli.conftest import RunCli
 from tests.factories import apply_config, make_order, make_task

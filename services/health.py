@@ -1,20 +1,68 @@
-"""The database half of `haulflow status`: tasks ready but unsent, failed, stuck sending."""
+"""`haulflow status`'s checks of the database: tasks ready but unsent, failed or stuck
+sending; refused and waiting inbox drops and whether `listen` runs; the dispatchers alive.
+Each check has a verdict, details and what to do; the Prefect server's are `stack.status`'s.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Literal
 
 import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from core.database import require_current_schema, session_scope
+from core.errors import NotConfiguredError
 from core.moments import human_moment
-from core.settings import get_settings
+from core.settings import Settings, get_settings
 from delivery.claims import paused_definition_keys
+from delivery.dispatching import STALE_SECONDS, live_dispatchers
+from ingestion.drops import count_drops, list_drops
 from lifecycle.entity_page import describe_entity, load_entity_headers, short_id
-from models import Mailbox, Task, TaskDefinition, TaskStatus
-from stack.report import Check
+from models import DropStatus, Mailbox, Task, TaskDefinition, TaskStatus
+from models.heartbeats import LISTEN, LISTEN_STALE_SECONDS, is_alive, last_seen
+
+Severity = Literal["ok", "warning", "problem"]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the report: what was checked, the verdict, details, and what to do."""
+
+    name: str
+    severity: Severity
+    summary: str
+    details: list[str] = field(default_factory=list)
+    advice: str | None = None
+
+
+def database_checks(*, now: datetime, stale_minutes: int) -> list[Check]:
+    """The tasks' and the inbox's checks, or one problem when the database cannot answer."""
+    try:
+        require_current_schema()
+        with session_scope() as session:
+            health = read_task_health(session=session, now=now, stale_minutes=stale_minutes)
+            intake = intake_checks(session=session, settings=get_settings(), now=now)
+    except NotConfiguredError as error:
+        # Its message says what to do (`haulflow db upgrade`).
+        return [Check("database", "problem", str(error))]
+    except SQLAlchemyError as error:
+        return [
+            Check(
+                "database",
+                "problem",
+                f"the database cannot be read: {type(error).__name__}",
+                [str(error.orig if hasattr(error, "orig") else error).strip()],
+                "check HAULFLOW_DATABASE_URL and that the database server runs",
+            )
+        ]
+    return task_checks(health, stale_minutes=stale_minutes) + intake
+
+
+# Tasks
 
 # How many failed tasks the report lists (the count covers them all).
 FAILED_LISTED = 5
@@ -175,3 +223,100 @@ def task_checks(health: TaskHealth, *, stale_minutes: int) -> list[Check]:
             )
         )
     return checks
+
+
+# The inbox and `listen`
+
+# Refusals older than this are history; `haulflow documents drops` still lists them.
+REFUSED_LOOKBACK = timedelta(hours=24)
+LISTED = 5
+
+
+def intake_checks(*, session: Session, settings: Settings, now: datetime) -> list[Check]:
+    """Refused drops of the last day, drops waiting for their entity, and `listen`."""
+    checks = []
+    since = now - REFUSED_LOOKBACK
+    refused = count_drops(session=session, status=DropStatus.REFUSED, since=since)
+    if refused:
+        newest = list_drops(
+            session=session, statuses=[DropStatus.REFUSED], since=since, limit=LISTED
+        )
+        checks.append(
+            Check(
+                "inbox drops",
+                "warning",
+                f"{refused} document(s) dropped in the inbox refused in the last 24 h",
+                [f"{human_moment(row.updated_at)} {row.key}: {row.reason}" for row in newest],
+                "fix what each reason says and write the object again; "
+                "`haulflow documents drops` lists them all",
+            )
+        )
+    pending = count_drops(session=session, status=DropStatus.PENDING)
+    if pending:
+        [oldest] = list_drops(session=session, statuses=[DropStatus.PENDING], limit=1)
+        checks.append(
+            Check(
+                "waiting drops",
+                "ok",
+                f"{pending} inbox drop(s) wait for their order or trip to be imported",
+                [f"e.g. {oldest.key} (refused after {human_moment(oldest.expires_at)})"],
+            )
+        )
+    if settings.sqs_queue_url:
+        checks.append(_listen_check(session, now))
+    return checks
+
+
+def _listen_check(session: Session, now: datetime) -> Check:
+    heartbeat = last_seen(session=session, service=LISTEN)
+    if is_alive(heartbeat, now):
+        assert heartbeat is not None
+        seconds = int((now - heartbeat.seen_at).total_seconds())
+        return Check(
+            "listen",
+            "ok",
+            f"`haulflow listen` runs ({heartbeat.id}), last poll {seconds} s ago",
+        )
+    seen = f"; last seen {human_moment(heartbeat.seen_at)}" if heartbeat else ""
+    return Check(
+        "listen",
+        "problem",
+        f"HAULFLOW_SQS_QUEUE_URL is set but no `haulflow listen` polled in the last "
+        f"{LISTEN_STALE_SECONDS} s{seen}: documents dropped in the bucket are not recorded",
+        advice="start `haulflow listen` (`haulflow up` starts it when the queue is set); its "
+        "messages wait in the queue meanwhile",
+    )
+
+
+# The dispatchers
+
+# A stack this young may not have started its dispatchers yet (a flow-run start).
+STARTING = timedelta(seconds=60)
+
+
+def dispatcher_check(*, now: datetime, started_at: datetime | None) -> Check:
+    """`HAULFLOW_DISPATCHERS` alive: ok; fewer: a warning; none: a problem."""
+    wanted = get_settings().dispatchers
+    with session_scope() as session:
+        live = live_dispatchers(session=session, now=now)
+    if wanted == 0:
+        return Check("dispatchers", "ok", "none wanted (HAULFLOW_DISPATCHERS=0): the sweep sends")
+    details = [
+        f"{row.id} on {row.host}, running since {int((now - row.started_at).total_seconds())} s"
+        for row in live
+    ]
+    if len(live) >= wanted:
+        return Check("dispatchers", "ok", f"{len(live)} alive of {wanted} wanted", details)
+    if started_at is not None and now - started_at < STARTING:
+        return Check("dispatchers", "ok", f"{len(live)} of {wanted} alive: the stack is starting")
+    return Check(
+        "dispatchers",
+        "problem" if not live else "warning",
+        f"{len(live)} alive of {wanted} wanted (none seen in the last {STALE_SECONDS:.0f} s)"
+        if not live
+        else f"{len(live)} alive of {wanted} wanted",
+        details,
+        "the next sweep starts the missing ones (within HAULFLOW_SWEEP_INTERVAL_SECONDS); "
+        "meanwhile ready e-mails wait for that sweep. If it persists, the dispatcher runs' "
+        "logs in the Prefect UI say why they end",
+    )
