@@ -406,11 +406,18 @@ def _add_routes(app: FastAPI) -> None:
         except TooManyForRequestError as error:
             if body.created_before is None:
                 raise
+            if not body.by:
+                # The hand-run form records who asked, dry run or not.
+                raise HTTPException(
+                    422,
+                    f"by: {error.total:,} {error.category}s run as a Prefect hand run, which "
+                    "records who asked: give the haulflow username, even for a dry run",
+                ) from None
             started = await run_in_threadpool(
                 start_hand_run,
                 category=Category(error.category),
                 task_key=body.task_key,
-                requested_by=body.by or "dry-run",
+                requested_by=body.by,
                 created_before=body.created_before,
                 dry_run=body.dry_run,
                 via=_by(token),

@@ -11,7 +11,9 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from core.errors import NotConfiguredError
+import httpx
+
+from core.errors import ConflictError, NotConfiguredError
 from core.prefect_runtime import prefect_api_url, prefect_connection, prefect_server_reachable
 from deployments.catalog import TAGS, hand_run_deployment
 from models import Category
@@ -54,10 +56,9 @@ def start_hand_run(
         )
     if not prefect_server_reachable(2.0, api_url=api_url):
         raise _unreachable(api_url, "no answer to its health check")
-    import httpx
     from prefect.client.schemas.objects import FlowRun
     from prefect.deployments import run_deployment
-    from prefect.exceptions import ObjectNotFound
+    from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
     from prefect.settings import PREFECT_UI_URL
 
     deployment = hand_run_deployment(category)
@@ -77,6 +78,11 @@ def start_hand_run(
                 tags=[*TAGS, f"{VIA_TAG_PREFIX}{via}"],
             )
             ui = PREFECT_UI_URL.value()
+    except PrefectHTTPStatusError as error:
+        # The server checks the parameters against the deployment's form (its choices).
+        raise ConflictError(
+            f"the Prefect server refused a run of {deployment}: {_detail(error)}"
+        ) from None
     except ObjectNotFound:
         raise NotConfiguredError(
             f"the Prefect server at {api_url} has no deployment {deployment}: start "
@@ -97,3 +103,13 @@ def _unreachable(api_url: str, why: str) -> NotConfiguredError:
         f"the Prefect server at {api_url} cannot be reached ({why}): start it (`haulflow up`) "
         "or set PREFECT_API_URL"
     )
+
+
+def _detail(error: httpx.HTTPStatusError) -> str:
+    """What the server said, from its JSON `detail` when it gives one."""
+    try:
+        body = error.response.json()
+    except ValueError:
+        body = None
+    detail = body.get("detail") if isinstance(body, dict) else None
+    return str(detail or error.response.text or error.response.status_code)

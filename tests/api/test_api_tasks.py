@@ -170,7 +170,9 @@ def test_a_hand_run_sends_once_and_the_archive_is_what_was_sent(
     # More than a request sends: the hand-run deployment's run, which needs a Prefect server
     # (tests/deployments/test_every_deployment.py runs one on the served stack).
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
-    away = reader.post("/runs", json=everyone)
+    anonymous = reader.post("/runs", json=everyone)
+    assert anonymous.status_code == 422 and "give the haulflow username" in anonymous.text
+    away = reader.post("/runs", json=everyone | {"by": "alice"})
     assert away.status_code == 503
     assert away.json()["detail"] == (
         "the Prefect server at http://127.0.0.1:9/api cannot be reached (no answer to its "

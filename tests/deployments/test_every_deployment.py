@@ -347,7 +347,24 @@ def test_an_api_hand_run_too_large_for_a_request_runs_on_the_served_stack(
     body = {"task_key": "send-pod", "created_before": day_after_tomorrow, "by": "alice"}
 
     with running_api() as url:
-        started = httpx.post(f"{url}/runs", json=body, headers=_bearer(secret), timeout=30)
+
+        def post(**changes: Any) -> httpx.Response:
+            return httpx.post(
+                f"{url}/runs", json=body | changes, headers=_bearer(secret), timeout=30
+            )
+
+        dry = post(dry_run=True)
+        assert dry.status_code == 202, dry.text
+        dry_run = _finished(client, uuid.UUID(dry.json()["flow_run"]["id"]))
+        assert dry_run.state is not None and dry_run.state.is_completed(), dry_run.state
+        assert dry_run.name.endswith("dry run, nothing sent") and room.sink.received == []
+        # The server checks the form's choices: a username it does not offer is refused.
+        stranger = post(dry_run=True, by="mallory")
+        started = post()
+
+    assert stranger.status_code == 409
+    assert "refused a run of run-order-task/orders-by-hand" in stranger.json()["detail"]
+    assert "mallory" in stranger.json()["detail"]
 
     assert started.status_code == 202, started.text
     answer = started.json()
