@@ -164,11 +164,13 @@ def run_by_hand(
                 dry_run=dry_run,
                 flow_run_id=flow_run_id,
             )
+            claimed: list[uuid.UUID] = []
             if dry_run:
                 # Composing flushed nothing, but a dry run must leave no trace even so.
                 session.rollback()
-        queued = [item.task_id for item in items if item.queued and item.task_id is not None]
-        report = _send(queued, store, by, now, flow_run_id, should_stop)
+            else:
+                claimed = _claim(session, items, by, now(), flow_run_id)
+        report = _send(claimed, store, by, now, flow_run_id, should_stop)
         result.add(items, report)
         result.stopped = should_stop()
         if on_page is not None:
@@ -178,25 +180,39 @@ def run_by_hand(
     return result
 
 
+def _claim(
+    session: Session,
+    items: list[RunItem],
+    by: str,
+    now: datetime,
+    flow_run_id: uuid.UUID | None,
+) -> list[uuid.UUID]:
+    """Claim the tasks the page queued, in the transaction that queued them: the commit that
+    makes them ready wakes the dispatcher too, and a task it claimed first would go out as
+    the automation's, not as the person's run."""
+    queued = [item.task_id for item in items if item.queued and item.task_id is not None]
+    if not queued:
+        return []
+    return claim_ready_tasks(
+        session=session,
+        now=now,
+        by=by,
+        limit=len(queued),
+        task_ids=queued,
+        flow_run_id=flow_run_id,
+    )
+
+
 def _send(
-    queued: list[uuid.UUID],
+    claimed: list[uuid.UUID],
     store: DocumentStore,
     by: str,
     now: Callable[[], datetime],
     flow_run_id: uuid.UUID | None,
     should_stop: Callable[[], bool],
 ) -> DeliveryReport:
-    if not queued:
+    if not claimed:
         return DeliveryReport()
-    with session_scope() as session:
-        claimed = claim_ready_tasks(
-            session=session,
-            now=now(),
-            by=by,
-            limit=len(queued),
-            task_ids=queued,
-            flow_run_id=flow_run_id,
-        )
     return deliver_tasks(
         task_ids=claimed,
         store=store,

@@ -6,10 +6,14 @@ a real SMTP server over TCP. The CLI's progress bar and Ctrl-C are in tests/cli.
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
-from sqlmodel import select
+import sqlalchemy as sa
+from sqlalchemy.orm import Session as OrmSession
+from sqlmodel import Session, col, select
 
+from delivery.claims import claim_ready_tasks
 from delivery.runs import RunPage, run_by_hand
 from models import Order, Task, TaskStatus, utcnow
 from tests.factories import make_contact, make_order, make_party
@@ -125,3 +129,46 @@ def test_a_run_stopped_between_two_emails_gives_back_what_it_did_not_send(
     )
     assert (again.counts["already_sent"], again.counts["sent"]) == (4, 8)
     assert len(room.sink.received) == 12 and len(set(_subjects(room))) == 12
+
+
+def test_the_dispatcher_the_run_wakes_never_takes_its_tasks(folder_mailroom: Mailroom) -> None:
+    """The commit that queues a page's tasks also wakes the dispatcher; a task it claimed first
+    would go out as the automation's, not as the person's. A stand-in dispatcher claims every
+    ready automatic task right after each commit of the run: it finds none."""
+    room = folder_mailroom
+    orders = _older_orders(room, 3)
+    taken: list[uuid.UUID] = []
+    claiming = False
+
+    def dispatcher_wakes(session: OrmSession) -> None:
+        nonlocal claiming
+        if claiming:  # its own commit
+            return
+        claiming = True
+        try:
+            with Session(room.session.get_bind()) as other:
+                taken.extend(
+                    claim_ready_tasks(session=other, now=utcnow(), by="dispatcher", limit=200)
+                )
+                other.commit()
+        finally:
+            claiming = False
+
+    sa.event.listen(OrmSession, "after_commit", dispatcher_wakes)
+    try:
+        result = run_by_hand(
+            key="send-pod",
+            refs=[],
+            created_before=utcnow() + timedelta(days=1),
+            dry_run=False,
+            by="alice",
+            store=room.store,
+        )
+    finally:
+        sa.event.remove(OrmSession, "after_commit", dispatcher_wakes)
+
+    assert taken == []
+    assert result.counts["sent"] == 3 and len(room.sink.received) == 3
+    room.session.expire_all()
+    tasks = room.session.exec(select(Task).where(col(Task.entity_id).in_([o.id for o in orders])))
+    assert {(task.status, task.completed_by) for task in tasks} == {(TaskStatus.DONE, "alice")}
