@@ -21,9 +21,9 @@ from ingestion.drop_intake import take_in_waiting
 from ingestion.drops import pending_with_entity
 from ingestion.importer import ImportReport, import_file, import_source
 from lifecycle.generation import GenerationReport as GenerationReport
-from lifecycle.generation import generate_tasks
 from lifecycle.rescheduling import reschedule_entities
 from models import Category, utcnow
+from services.generation import generate
 from storage.factory import open_document_store
 
 # Entities per transaction (and per task run when Prefect runs it): hundreds, not one.
@@ -74,15 +74,7 @@ def generate_here(created: IdsByCategory, *, by: str) -> dict[Category, Generati
     for category, ids in created.items():
         report = reports[category] = GenerationReport()
         for start in range(0, len(ids), BATCH_SIZE):
-            with session_scope() as session:
-                batch = generate_tasks(
-                    session=session,
-                    category=category,
-                    entity_ids=ids[start : start + BATCH_SIZE],
-                    now=utcnow(),
-                    by=by,
-                )
-            report.merge(batch)
+            report.merge(generate(category, ids[start : start + BATCH_SIZE], by=by))
     return reports
 
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col, select
 
 from delivery.claims import claim_ready_tasks
-from delivery.runs import RunPage, run_by_hand
+from delivery.runs import RunPage, RunResult, run_by_hand
 from models import Order, Task, TaskStatus, utcnow
 from tests.factories import make_contact, make_order, make_party
 from tests.mailroom import Mailroom, pdf
@@ -34,6 +35,19 @@ def _older_orders(room: Mailroom, count: int) -> list[Order]:
     return orders
 
 
+def alice_runs_everything(room: Mailroom, **options: Any) -> RunResult:
+    """alice's hand run of send-pod over every order created before tomorrow."""
+    return run_by_hand(
+        key="send-pod",
+        refs=[],
+        created_before=utcnow() + timedelta(days=1),
+        dry_run=False,
+        by="alice",
+        store=room.store,
+        **options,
+    )
+
+
 def _subjects(room: Mailroom) -> list[str]:
     return [str(received.message["Subject"]) for received in room.sink.received]
 
@@ -46,13 +60,8 @@ def test_a_run_goes_page_by_page_and_reports_each(folder_mailroom: Mailroom) -> 
     def seen(page: RunPage) -> None:
         pages.append((len(page.items), page.so_far.counts["entities"], page.so_far.total))
 
-    result = run_by_hand(
-        key="send-pod",
-        refs=[],
-        created_before=utcnow() + timedelta(days=1),
-        dry_run=False,
-        by="alice",
-        store=room.store,
+    result = alice_runs_everything(
+        room,
         batch_size=20,
         on_page=seen,
     )
@@ -69,26 +78,16 @@ def test_a_run_stopped_between_pages_resumes_where_it_stopped(folder_mailroom: M
     _older_orders(room, 30)
     pages: list[int] = []
 
-    first = run_by_hand(
-        key="send-pod",
-        refs=[],
-        created_before=utcnow() + timedelta(days=1),
-        dry_run=False,
-        by="alice",
-        store=room.store,
+    first = alice_runs_everything(
+        room,
         batch_size=10,
         on_page=lambda page: pages.append(page.so_far.counts["entities"]),
         should_stop=lambda: len(pages) == 1,
     )
     assert first.stopped and first.counts["sent"] == 10 and len(room.sink.received) == 10
 
-    again = run_by_hand(
-        key="send-pod",
-        refs=[],
-        created_before=utcnow() + timedelta(days=1),
-        dry_run=False,
-        by="alice",
-        store=room.store,
+    again = alice_runs_everything(
+        room,
         batch_size=10,
     )
     assert (again.counts["already_sent"], again.counts["sent"]) == (10, 20)
@@ -102,13 +101,8 @@ def test_a_run_stopped_between_two_emails_gives_back_what_it_did_not_send(
     _older_orders(room, 12)
 
     # Asked to stop once four e-mails reached the server, in the middle of the only page.
-    first = run_by_hand(
-        key="send-pod",
-        refs=[],
-        created_before=utcnow() + timedelta(days=1),
-        dry_run=False,
-        by="alice",
-        store=room.store,
+    first = alice_runs_everything(
+        room,
         should_stop=lambda: len(room.sink.received) >= 4,
     )
     assert first.counts["sent"] == 4 and len(room.sink.received) == 4
@@ -119,13 +113,8 @@ def test_a_run_stopped_between_two_emails_gives_back_what_it_did_not_send(
     assert statuses == [TaskStatus.DONE] * 4 + [TaskStatus.READY] * 8
     assert {task.attempts for task in tasks if task.status == TaskStatus.READY} == {0}
 
-    again = run_by_hand(
-        key="send-pod",
-        refs=[],
-        created_before=utcnow() + timedelta(days=1),
-        dry_run=False,
-        by="alice",
-        store=room.store,
+    again = alice_runs_everything(
+        room,
     )
     assert (again.counts["already_sent"], again.counts["sent"]) == (4, 8)
     assert len(room.sink.received) == 12 and len(set(_subjects(room))) == 12
@@ -156,13 +145,8 @@ def test_the_dispatcher_the_run_wakes_never_takes_its_tasks(folder_mailroom: Mai
 
     sa.event.listen(OrmSession, "after_commit", dispatcher_wakes)
     try:
-        result = run_by_hand(
-            key="send-pod",
-            refs=[],
-            created_before=utcnow() + timedelta(days=1),
-            dry_run=False,
-            by="alice",
-            store=room.store,
+        result = alice_runs_everything(
+            room,
         )
     finally:
         sa.event.remove(OrmSession, "after_commit", dispatcher_wakes)
