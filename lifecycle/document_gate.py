@@ -10,7 +10,7 @@ generation would have planned it had the documents been there: an automatic task
 Only waiting tasks whose entity has at least one document are looked at, so a sweep over
 thousands of tasks still waiting for their first scan costs one query; and an entity is
 loaded whole only when its recorded types cover what a task requires (a POD alone, awaiting
-its CMR, costs one more query, not a snapshot).
+its CMR, costs one more query, not a snapshot; the snapshot reuses the types read).
 """
 
 from __future__ import annotations
@@ -50,7 +50,15 @@ def open_document_gates(
     zone = get_settings().timezone
     for category, pairs in by_category.items():
         for chunk in in_chunks(pairs):
-            complete = _complete_enough(session, category, chunk)
+            recorded = recorded_document_types(
+                session, category, [task.entity_id for task, _ in chunk]
+            )
+            complete = [
+                (task, definition)
+                for task, definition in chunk
+                if set(definition.task_spec.required_documents)
+                <= recorded.get(task.entity_id, frozenset())
+            ]
             if not complete:
                 continue
             snapshots = load_snapshots(
@@ -58,6 +66,7 @@ def open_document_gates(
                 category=category,
                 entity_ids=[task.entity_id for task, _ in complete],
                 carrier_timezone=zone,
+                document_types=recorded,
             )
             for task, definition in complete:
                 snapshot = snapshots.get(task.entity_id)
@@ -76,18 +85,6 @@ def open_document_gates(
                 if move_task(session=session, task=task, plan=plan, by=by, now=now, note=note):
                     moved.append(task.id)
     return moved
-
-
-def _complete_enough(
-    session: Session, category: Category, pairs: list[tuple[Task, TaskDefinition]]
-) -> list[tuple[Task, TaskDefinition]]:
-    """The pairs whose entity has recorded every type the task requires."""
-    recorded = recorded_document_types(session, category, [task.entity_id for task, _ in pairs])
-    return [
-        (task, definition)
-        for task, definition in pairs
-        if set(definition.task_spec.required_documents) <= recorded.get(task.entity_id, frozenset())
-    ]
 
 
 def _waiting_with_documents(
@@ -109,7 +106,9 @@ def _waiting_with_documents(
         )
     else:
         # The entity ids spelled out, so that the (entity_id, status) index is the one used:
-        # given a condition it cannot index, SQLite reads every waiting task instead.
+        # given a condition it cannot index, SQLite reads every waiting task instead. (The
+        # trips as a subquery, tried, saved this query but let PostgreSQL read every waiting
+        # task too until its statistics knew the table, as right after an import.)
         trip_ids = session.exec(
             select(TripOrder.trip_id).where(col(TripOrder.order_id).in_(order_ids))
         ).all()

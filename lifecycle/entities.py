@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 from core.batches import CHUNK_SIZE, in_chunks
 from core.errors import InvalidEntityRefError, NotFoundError
 from core.text import normalize_reference
-from lifecycle.snapshot_queries import SNAPSHOT_LOADERS
+from lifecycle.snapshot_queries import SNAPSHOT_LOADERS, DocumentTypes
 from lifecycle.snapshots import EntityRef, EntitySnapshot
 from models import Booking, Category, Invoice, Order, Trip
 
@@ -82,14 +82,20 @@ def missing_entity(ref: EntityRef) -> NotFoundError:
 
 
 def load_snapshots(
-    *, session: Session, category: Category, entity_ids: list[uuid.UUID], carrier_timezone: str
+    *,
+    session: Session,
+    category: Category,
+    entity_ids: list[uuid.UUID],
+    carrier_timezone: str,
+    document_types: DocumentTypes | None = None,
 ) -> dict[uuid.UUID, EntitySnapshot]:
     """Snapshots of many entities of one category with a bounded number of queries.
 
-    Ids without an entity are left out of the result.
+    Ids without an entity are left out of the result. `document_types`: the orders' (or
+    trips') recorded document types, when the caller has just read them for every id.
     """
     loader = SNAPSHOT_LOADERS[category]
     snapshots: dict[uuid.UUID, EntitySnapshot] = {}
     for chunk in in_chunks(dict.fromkeys(entity_ids)):
-        snapshots.update(loader(session, chunk, carrier_timezone))
+        snapshots.update(loader(session, chunk, carrier_timezone, document_types))
     return snapshots

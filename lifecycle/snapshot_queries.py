@@ -1,8 +1,10 @@
 """The queries behind `entities.load_snapshots`: a fixed few per chunk of entities.
 
 Each loader takes one chunk of ids (at most `entities.CHUNK_SIZE`) and returns the snapshots
-of the entities that exist, keyed by id. Fields are named as in `models.configuration.catalog`.
-Columns are selected, not ORM objects: building 10,000 objects cost more than the queries.
+of the entities that exist, keyed by id; given the document types the caller has just read
+(the document gate has), an order or trip loader does not read them again. Fields are named
+as in `models.configuration.catalog`. Columns are selected, not ORM objects: building 10,000
+objects cost more than the queries.
 """
 
 from __future__ import annotations
@@ -31,7 +33,12 @@ from models import (
     TripStop,
 )
 
-SnapshotLoader = Callable[[Session, list[uuid.UUID], str], dict[uuid.UUID, EntitySnapshot]]
+# Per order (or trip), the document types it has recorded, as `recorded_document_types` reads them.
+DocumentTypes = Mapping[uuid.UUID, frozenset[str]]
+# (session, ids, carrier timezone, document types the caller has just read, or None)
+SnapshotLoader = Callable[
+    [Session, list[uuid.UUID], str, DocumentTypes | None], dict[uuid.UUID, EntitySnapshot]
+]
 
 _PARTY_FIELDS = ("reference", "name", "country", "language", "timezone")
 
@@ -140,14 +147,12 @@ def _group(pairs: Iterable[tuple[uuid.UUID, Any]]) -> dict[uuid.UUID, list[Any]]
 
 
 def load_orders(
-    session: Session, ids: list[uuid.UUID], carrier_timezone: str
+    session: Session, ids: list[uuid.UUID], carrier_timezone: str, known: DocumentTypes | None
 ) -> dict[uuid.UUID, EntitySnapshot]:
     """Orders with their customer, the contacts of their trips and their document types."""
     statement = _select_entities(Category.ORDER, Order, Order.customer_id, "customer", ids)
-    documents = _group(
-        session.exec(
-            select(Document.order_id, Document.type).where(col(Document.order_id).in_(ids))
-        ).all()
+    documents = (
+        known if known is not None else recorded_document_types(session, Category.ORDER, ids)
     )
     contacts = _group(
         session.exec(
@@ -174,9 +179,10 @@ def load_orders(
 
 
 def load_bookings(
-    session: Session, ids: list[uuid.UUID], carrier_timezone: str
+    session: Session, ids: list[uuid.UUID], carrier_timezone: str, known: DocumentTypes | None
 ) -> dict[uuid.UUID, EntitySnapshot]:
-    """Bookings with their subcontractor, if any."""
+    """Bookings with their subcontractor, if any (a booking has no documents: `known` is
+    None)."""
     statement = _select_entities(
         Category.BOOKING, Booking, Booking.subcontractor_id, "subcontractor", ids
     )
@@ -193,7 +199,7 @@ def load_bookings(
 
 
 def load_trips(
-    session: Session, ids: list[uuid.UUID], carrier_timezone: str
+    session: Session, ids: list[uuid.UUID], carrier_timezone: str, known: DocumentTypes | None
 ) -> dict[uuid.UUID, EntitySnapshot]:
     """Trips with their subcontractor, the customers and documents of their orders."""
     statement = _select_entities(Category.TRIP, Trip, Trip.subcontractor_id, "subcontractor", ids)
@@ -221,7 +227,7 @@ def load_trips(
             .order_by(col(TripContact.email))
         ).all()
     )
-    documents = _complete_document_types(session, ids)
+    documents = known if known is not None else recorded_document_types(session, Category.TRIP, ids)
     return {
         row["id"]: _snapshot(
             Category.TRIP,
@@ -278,9 +284,10 @@ def _complete_document_types(
 
 
 def load_invoices(
-    session: Session, ids: list[uuid.UUID], carrier_timezone: str
+    session: Session, ids: list[uuid.UUID], carrier_timezone: str, known: DocumentTypes | None
 ) -> dict[uuid.UUID, EntitySnapshot]:
-    """Invoices with their party and the reference of the order they bill."""
+    """Invoices with their party and the reference of the order they bill (an invoice has
+    no documents: `known` is None)."""
     billed = aliased(Order)
     statement = (
         _select_entities(Category.INVOICE, Invoice, Invoice.party_id, "party", ids)
