@@ -1,4 +1,5 @@
-"""haulflow's HTTP API: what a TMS and a driver app call. OpenAPI at `/docs`.
+"""haulflow's HTTP API: what a TMS and a driver app call. OpenAPI at `/docs` (and `/redoc`),
+their scripts served by the API itself: the pages work where no CDN can be reached.
 
 Every route calls one use case of `services` and nothing below it, so the API and the CLI
 give the same answers. Every request but `/health` carries an API token
@@ -30,6 +31,7 @@ from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -157,7 +159,7 @@ class ResendIn(BaseModel):
 
 def create_app() -> FastAPI:
     """The API, reading its settings (database, store, limits) from the environment."""
-    app = FastAPI(
+    app = FastAPIOffline(
         title="haulflow",
         summary="Task automation for road-freight carriers: entities, documents, tasks.",
         version="1",

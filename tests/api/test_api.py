@@ -4,6 +4,7 @@ entity pages, refused bodies."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -58,6 +59,24 @@ def test_every_route_but_health_needs_a_live_token_with_its_scope(client: MakeCl
 
     revoke_token(name="tms-2", now=utcnow())
     assert reader.get("/orders/ORD-1/tasks").status_code == 401
+
+
+def test_the_documentation_pages_load_everything_from_the_api_itself(client: MakeClient) -> None:
+    """`/docs` and `/redoc` on a network without internet access (a carrier's office, this
+    machine): every script, style sheet and icon the pages name is served by the API."""
+    anonymous = client()
+    for page in ("/docs", "/redoc"):
+        answer = anonymous.get(page)
+        assert answer.status_code == 200 and "text/html" in answer.headers["content-type"]
+        assets = re.findall(r"""(?:src|href)=["']([^"']+)["']""", answer.text)
+        scripts = [url for url in assets if url.endswith(".js")]
+        assert scripts, f"{page} names no script"
+        for url in assets:
+            assert url.startswith("/"), f"{page} loads {url} from elsewhere"
+            loaded = anonymous.get(url)
+            assert loaded.status_code == 200 and loaded.content, f"{page}: {url} is missing"
+        assert "/openapi.json" in answer.text
+    assert anonymous.get("/openapi.json").json()["info"]["title"] == "haulflow"
 
 
 def test_upserts_are_idempotent_and_new_orders_get_their_tasks(
