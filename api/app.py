@@ -116,6 +116,9 @@ class UploadUrlIn(BaseModel):
 
     type: DocumentType
     filename: OneLine = Field(default="scan.pdf", min_length=1, max_length=200)
+    size: int = Field(
+        ge=1, description="The scan's size in bytes: the URL takes a body of exactly that length."
+    )
     stop: int | None = Field(default=None, ge=1, le=999, description="Trip stop number.")
 
 
@@ -252,19 +255,23 @@ def _add_routes(app: FastAPI) -> None:
         body: UploadUrlIn,
         token: Annotated[ApiToken, Depends(require(TokenScope.WRITE))],
     ) -> dict[str, Any]:
-        """A signed URL a driver app PUTs one scan to, straight into the bucket's inbox (S3
-        store only). The bucket's notification then records it as any inbox drop; a scan over
-        the size limit or not a PDF/image is refused there (`haulflow documents drops`)."""
+        """A signed URL a driver app PUTs one scan of the `size` it declared to, straight
+        into the bucket's inbox (S3 store only): a size over the limit is refused here (422),
+        a body of another length by the bucket. The bucket's notification then records it as
+        any inbox drop; a scan that is not a PDF/image is refused there (`haulflow documents
+        drops`)."""
         signed = await run_in_threadpool(
             upload_url,
             ref=_ref(target.value, reference),
             doc_type=body.type,
             filename=body.filename,
+            size=body.size,
             stop=body.stop,
         )
         return {
             "method": "PUT",
             "url": signed.url,
+            "headers": {"Content-Length": str(body.size)},
             "key": signed.key,
             "expires_at": signed.expires_at.isoformat(),
             "max_bytes": get_settings().max_document_bytes,

@@ -58,15 +58,20 @@ def sniff_content_type(data: bytes) -> tuple[str, str] | None:
     return None
 
 
-def check_upload(data: bytes, *, filename: str, max_bytes: int) -> tuple[str, str]:
-    """The content type and extension of an acceptable upload; raise with what to do."""
-    if not data:
+def check_size(size: int, *, filename: str, max_bytes: int) -> None:
+    """Refuse an empty scan or one over the limit, saying what to do."""
+    if size <= 0:
         raise InvalidDocumentError(f"{filename} is empty; upload the scanned document again")
-    if len(data) > max_bytes:
+    if size > max_bytes:
         raise InvalidDocumentError(
-            f"{filename} is {len(data):,} bytes; the limit is {max_bytes:,} "
+            f"{filename} is {size:,} bytes; the limit is {max_bytes:,} "
             "(HAULFLOW_MAX_DOCUMENT_BYTES): compress or split the scan"
         )
+
+
+def check_upload(data: bytes, *, filename: str, max_bytes: int) -> tuple[str, str]:
+    """The content type and extension of an acceptable upload; raise with what to do."""
+    check_size(len(data), filename=filename, max_bytes=max_bytes)
     sniffed = sniff_content_type(data)
     if sniffed is None:
         raise InvalidDocumentError(

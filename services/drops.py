@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from core.database import session_scope
 from core.errors import ConflictError, HaulflowError
 from core.settings import get_settings
+from ingestion.documents import check_size
 from ingestion.drops import list_drops
 from ingestion.inbox import RefusedDropError as RefusedDropError
 from ingestion.inbox import inbox_key
@@ -39,11 +40,13 @@ class UploadUrl:
 
 
 def upload_url(
-    *, ref: EntityRef, doc_type: DocumentType, filename: str, stop: int | None
+    *, ref: EntityRef, doc_type: DocumentType, filename: str, size: int, stop: int | None
 ) -> UploadUrl:
-    """A signed URL to PUT one scan of `ref` into the bucket's inbox; the bucket's
-    notification then records it like any inbox drop. The entity must exist now."""
+    """A signed URL to PUT one scan of `ref`, of exactly `size` bytes, into the bucket's
+    inbox; the bucket's notification then records it like any inbox drop. The entity must
+    exist now, and `size` be within the document limit."""
     settings = get_settings()
+    check_size(size, filename=filename, max_bytes=settings.max_document_bytes)
     store = open_document_store(settings)
     if not isinstance(store, S3Store):
         # 409: the request is sound, the server's configuration cannot serve it.
@@ -54,7 +57,7 @@ def upload_url(
     with session_scope() as session:
         find_entity_id(session=session, ref=ref)
     key = inbox_key(ref=ref, doc_type=doc_type, filename=filename, stop=stop, settings=settings)
-    url = store.presigned_put(key, expires_seconds=UPLOAD_URL_SECONDS)
+    url = store.presigned_put(key, size=size, expires_seconds=UPLOAD_URL_SECONDS)
     return UploadUrl(url, store.prefix + key, utcnow() + timedelta(seconds=UPLOAD_URL_SECONDS))
 
 

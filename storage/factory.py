@@ -19,10 +19,16 @@ def open_document_store(settings: Settings) -> DocumentStore:
         )
     # Imported here: a folder store (the default) never pays for boto3.
     import boto3
+    from botocore.config import Config
 
     from storage.s3 import S3Store
 
+    # Signature version 4 everywhere: botocore would sign upload URLs with version 2, which
+    # AWS refuses in newer regions and which cannot sign a body's length.
     client = boto3.client(
-        "s3", endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region
+        "s3",
+        endpoint_url=settings.s3_endpoint_url,
+        region_name=settings.s3_region,
+        config=Config(signature_version="s3v4"),
     )
     return S3Store(client, settings.s3_bucket, settings.s3_prefix)

@@ -33,13 +33,14 @@ class S3Store:
         except (BotoCoreError, ClientError) as error:
             raise StoreError(f"cannot store {key!r} in {self.location}: {error}") from None
 
-    def presigned_put(self, key: str, *, expires_seconds: int) -> str:
-        """A URL another system may PUT one object to, at `key`, until it expires (signed
-        here, without a request to the store)."""
+    def presigned_put(self, key: str, *, size: int, expires_seconds: int) -> str:
+        """A URL another system may PUT one object of exactly `size` bytes to, at `key`,
+        until it expires (signed here, without a request to the store). The length is a
+        signed header: the store refuses a body of any other length."""
         try:
             url: str = self.client.generate_presigned_url(
                 "put_object",
-                Params={"Bucket": self.bucket, "Key": self._key(key)},
+                Params={"Bucket": self.bucket, "Key": self._key(key), "ContentLength": size},
                 ExpiresIn=expires_seconds,
             )
         except (BotoCoreError, ClientError) as error:
