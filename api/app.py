@@ -10,6 +10,10 @@ refused import body the list of located problems, `{"detail": [{"loc", "line", "
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import date
@@ -77,9 +81,12 @@ _WORKLIST_PARAMETERS = frozenset(
 )
 # Entities one hand-run request may cover (it answers when they are all done).
 MAX_RUN_ENTITIES = 200
-# An oversize body is read and dropped up to this size before the refusal is sent; larger
-# ones get the refusal while still arriving (the client may then see a reset instead).
+# An oversize body is read and dropped up to this size, for this long at most, before the
+# refusal is sent; beyond, the refusal goes out while the body is still arriving (the client
+# may then see a reset instead), and a client that announced a body it does not send waits
+# no longer than that either.
 DISCARDED_AT_MOST = 256 * 1024 * 1024
+DISCARD_SECONDS = 5.0
 
 
 def _one_line(value: str) -> str:
@@ -168,6 +175,7 @@ def create_app() -> FastAPI:
         version="1",
     )
     app.add_middleware(BodyLimit)
+    app.add_middleware(RequestLog)  # the outermost: refused bodies are logged too
     _add_error_handlers(app)
     _add_routes(app)
     return app
@@ -512,6 +520,7 @@ def require(scope: TokenScope) -> Callable[..., Awaitable[ApiToken]]:
     """A dependency: the request's token, which must be live and hold `scope`."""
 
     async def dependency(
+        request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
     ) -> ApiToken:
         if credentials is None:
@@ -521,6 +530,7 @@ def require(scope: TokenScope) -> Callable[..., Awaitable[ApiToken]]:
         token = await run_in_threadpool(authenticate, credentials.credentials, now=utcnow())
         if token is None:
             raise _unauthorized("unknown or revoked API token")
+        request.state.token = token.name  # for the request log
         _need(token, scope)
         return token
 
@@ -656,6 +666,45 @@ def _add_error_handlers(app: FastAPI) -> None:
         )
 
 
+request_log = logging.getLogger("haulflow.api")
+
+
+class RequestLog:
+    """One line per request, once answered: client, method, path, status, milliseconds and
+    the token's name (`-` before or without one). Query strings are left out: they are
+    filters, not needed to trace a call, and kept out of log files."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # an exception that escapes every handler
+
+        async def answered(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, answered)
+        finally:
+            client = scope.get("client")
+            request_log.info(
+                "%s %s %s %d %.0f ms token=%s",
+                client[0] if client else "-",
+                scope["method"],
+                scope["path"],
+                status,
+                (time.perf_counter() - started) * 1000,
+                scope.get("state", {}).get("token", "-"),
+            )
+
+
 class BodyLimit:
     """Refuse a body over the limit before reading it: a document's limit plus a multipart
     envelope on upload routes, the import limit elsewhere. Bodies must say their length
@@ -687,7 +736,9 @@ class BodyLimit:
         if int(length) > limit:
             # Read and drop what the client sends first (up to a bound): a client still
             # writing when the connection closes sees a reset, not the answer.
-            await _discard(receive, DISCARDED_AT_MOST)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(DISCARD_SECONDS):
+                    await _discard(receive, DISCARDED_AT_MOST)
             await _answer(
                 send,
                 413,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Annotated
 
 import typer
@@ -27,13 +29,21 @@ def api(
     """Serve the HTTP API (OpenAPI at /docs) until Ctrl-C."""
     import uvicorn
 
-    from api.app import create_app
+    from api.app import create_app, request_log
 
     settings = get_settings()
     require_current_schema()
     host, port = host or settings.api_host, port or settings.api_port
     console.print(f"haulflow API on http://{host}:{port} (OpenAPI: http://{host}:{port}/docs)")
-    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+    # Each request as one line on stderr, with its time (UTC); uvicorn's own only from warnings.
+    handler = logging.StreamHandler()
+    formatter = logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%dT%H:%M:%SZ")
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    request_log.addHandler(handler)
+    request_log.setLevel(logging.INFO)
+    request_log.propagate = False  # Prefect's root handler would print each line again
+    uvicorn.run(create_app(), host=host, port=port, log_level="warning", access_log=False)
 
 
 @tokens.command("create")

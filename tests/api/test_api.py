@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from sqlmodel import select
@@ -152,6 +155,25 @@ def test_bodies_over_the_limit_are_refused_before_being_read(
 
     chunked = tms.post("/entities", content=chunks(), headers=_JSON)
     assert chunked.status_code == 411
+
+
+def test_a_client_that_announces_a_body_it_never_sends_is_answered_and_let_go(
+    api_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("api.app.DISCARD_SECONDS", 0.5)
+    host, port = urlsplit(api_url).hostname, urlsplit(api_url).port
+    with socket.create_connection((host, port), timeout=10) as connection:
+        connection.sendall(
+            b"POST /entities HTTP/1.1\r\nHost: api\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 999999999\r\n\r\n"
+        )
+        started = time.monotonic()
+        answer = connection.recv(65536)
+        waited = time.monotonic() - started
+
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert b"HAULFLOW_MAX_IMPORT_BYTES" in answer
+    assert waited < 5
 
 
 def test_an_upload_is_recorded_once_under_the_token_and_readies_the_task(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -50,7 +51,16 @@ def test_api_serves_the_openapi_page_and_answers_with_a_token(run_cli: RunCli) -
             _check_served(server, port, secret)
         finally:
             server.terminate()
-            server.wait(10)
+            _, log = server.communicate(timeout=10)
+    # One line per request, with the token that made it.
+    lines = log.splitlines()
+    assert any(
+        re.fullmatch(r"\S+Z 127\.0\.0\.1 GET /orders/ORD-1/tasks 404 \d+ ms token=tms", line)
+        for line in lines
+    ), log
+    assert any(
+        re.fullmatch(r"\S+Z 127\.0\.0\.1 GET /health 200 \d+ ms token=-", line) for line in lines
+    ), log
 
 
 def _check_served(server: subprocess.Popen[str], port: int, secret: str) -> None:
