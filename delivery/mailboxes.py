@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
+from core.errors import HaulflowError
 from core.secrets import read_secret
 from core.settings import get_settings
 from mail.smtp import SmtpAccount, SmtpConnection, open_smtp
@@ -54,6 +55,18 @@ def mailbox_account(mailbox: Mailbox, password: str | None, *, timeout: float) -
         timeout=timeout,
         allow_plain_login=mailbox.allow_plain_login,
     )
+
+
+def password_problem(mailbox: Mailbox) -> str | None:
+    """Why this process could not log in to the mailbox's server now (its password cannot
+    be read), or None; a relay needs no password."""
+    if smtp_relay() is not None or not mailbox.password_secret:
+        return None
+    try:
+        read_secret(mailbox.password_secret)
+    except HaulflowError as error:
+        return str(error)
+    return None
 
 
 @contextmanager

@@ -122,12 +122,16 @@ class Mailroom:
         corrected: str = "ignore",
         paused: bool = False,
         max_bytes: int = 10_000_000,
+        password_secret: str | None = None,
     ) -> None:
         header = (
             HEADER.replace("PORT", str(self.sink.port))
             .replace("MAXBYTES", str(max_bytes))
             .replace("PAUSED", "true" if paused else "false")
         )
+        if password_secret is not None:
+            login = f"username: pod, password_secret: {password_secret}, allow_plain_login: true"
+            header = header.replace("security: plain}", f"security: plain, {login}}}")
         tasks = "tasks:\n"
         sections = (("orders", orders), ("bookings", bookings), ("trips", trips))
         for section, text in (*sections, ("invoices", invoices)):

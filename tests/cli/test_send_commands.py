@@ -67,6 +67,31 @@ def test_a_hand_run_on_an_older_order_sends_once(
     assert (task.status, task.completed_by) == (TaskStatus.DONE, "alice")
 
 
+def test_a_dry_run_says_when_the_mailbox_password_cannot_be_read_here(
+    run_cli: RunCli,
+    folder_mailroom: Mailroom,
+    older_order: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    folder_mailroom.configure(password_secret="SMTP_TEST_POD_PASSWORD")
+    for kind in ("pod", "cmr"):
+        run_cli("documents", "upload", older_order, kind, tmp_path / f"{kind}.pdf")
+    monkeypatch.delenv("SMTP_TEST_POD_PASSWORD", raising=False)
+
+    unreadable = run_cli("tasks", "run", "send-pod", older_order, "--dry-run")
+    monkeypatch.setenv("SMTP_TEST_POD_PASSWORD", "secret")
+    readable = run_cli("tasks", "run", "send-pod", older_order, "--dry-run")
+
+    assert unreadable.returncode == 0, unreadable.stderr
+    assert (
+        "would send 1 e-mail(s) (mailbox pod cannot log in: mailbox password: set the "
+        "environment variable SMTP_TEST_POD_PASSWORD; it would wait)"
+    ) in " ".join(unreadable.stdout.split())
+    assert readable.returncode == 0, readable.stderr
+    assert "would send 1 e-mail" in readable.stdout and "cannot log in" not in readable.stdout
+
+
 @pytest.mark.parametrize(
     ("reply", "kind"),
     [
