@@ -13,10 +13,10 @@ from typing import Any
 from sqlmodel import col, select
 
 from core.errors import HaulflowError
-from core.secrets import PREFECT_BLOCK, read_secret
+from core.secrets import PREFECT_BLOCK
 from core.settings import get_settings
 from delivery.explain_checks import Facts, Findings
-from delivery.mailboxes import mailbox_account, smtp_relay
+from delivery.mailboxes import mailbox_account, mailbox_password, smtp_relay
 from lifecycle.corrections import documents_after_last_email, policy_of
 from lifecycle.generation import read_fallback_role
 from lifecycle.recipients import Resolution, resolve_recipients
@@ -141,14 +141,11 @@ def check_mailbox(facts: Facts, found: Findings, *, probe: bool) -> None:
         return
     relay = smtp_relay()
     where = f"relay {relay}" if relay else f"SMTP {mailbox.smtp_host}:{mailbox.smtp_port}"
-    # Through a relay no password is read (sender.open_mailbox): none is needed.
-    secret = None if relay else mailbox.password_secret
     # A Prefect block is read over the network: not with --no-connect.
-    offline = not probe and secret is not None and secret.strip().startswith(PREFECT_BLOCK)
-    password = None
+    secret = mailbox.password_secret or ""
+    offline = not probe and not relay and secret.strip().startswith(PREFECT_BLOCK)
     try:
-        if secret and not offline:
-            password = read_secret(secret)
+        password = None if offline else mailbox_password(mailbox)
     except HaulflowError as error:
         found.add(
             "mailbox",

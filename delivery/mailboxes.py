@@ -57,13 +57,19 @@ def mailbox_account(mailbox: Mailbox, password: str | None, *, timeout: float) -
     )
 
 
-def password_problem(mailbox: Mailbox) -> str | None:
-    """Why this process could not log in to the mailbox's server now (its password cannot
-    be read), or None; a relay needs no password."""
+def mailbox_password(mailbox: Mailbox) -> str | None:
+    """The password this process logs in to the mailbox's server with, read from where it
+    is kept; None without one or through a relay (which takes no login)."""
     if smtp_relay() is not None or not mailbox.password_secret:
         return None
+    return read_secret(mailbox.password_secret)
+
+
+def password_problem(mailbox: Mailbox) -> str | None:
+    """Why this process could not log in to the mailbox's server now (its password cannot
+    be read), or None."""
     try:
-        read_secret(mailbox.password_secret)
+        mailbox_password(mailbox)
     except HaulflowError as error:
         return str(error)
     return None
@@ -71,10 +77,8 @@ def password_problem(mailbox: Mailbox) -> str | None:
 
 @contextmanager
 def open_mailbox(mailbox: Mailbox) -> Iterator[SmtpConnection]:
-    """Connect to a mailbox's SMTP relay with its password read from where it is kept."""
-    relayed = smtp_relay() is not None
-    secret = mailbox.password_secret
-    password = read_secret(secret) if secret and not relayed else None
+    """Connect to a mailbox's SMTP server (or the relay) with its password."""
+    password = mailbox_password(mailbox)
     account = mailbox_account(mailbox, password, timeout=get_settings().smtp_timeout_seconds)
     with open_smtp(account) as connection:
         yield connection
