@@ -2,7 +2,8 @@
 
 Soft wrap: a message is never broken inside a file path or an id that a person copies.
 Tables still fit the terminal. Data in messages is escaped (`rich.markup.escape`); the
-consoles print a line that still reads as broken markup as plain text.
+consoles print a line that still reads as broken markup as plain text. No emoji codes:
+`tasks.yaml:100:` is a file and a line, never `tasks.yaml💯`.
 """
 
 from __future__ import annotations
@@ -30,5 +31,5 @@ class _SafeConsole(Console):
                 self._markup = markup
 
 
-console = _SafeConsole(highlight=False, soft_wrap=True)
-stderr = _SafeConsole(stderr=True, highlight=False, soft_wrap=True)
+console = _SafeConsole(highlight=False, soft_wrap=True, emoji=False)
+stderr = _SafeConsole(stderr=True, highlight=False, soft_wrap=True, emoji=False)

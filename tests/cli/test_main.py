@@ -43,6 +43,24 @@ def _order_and_scan(run_cli: RunCli, tmp_path: Path) -> Path:
     return pod
 
 
+def test_a_problem_on_line_100_names_line_100(run_cli: RunCli, tmp_path: Path) -> None:
+    """`:100:` is also an emoji code: the consoles must print it as the line it is."""
+    assert run_cli("db", "upgrade").returncode == 0
+    entities = tmp_path / "entities.yaml"
+    padding = "".join(f"# line {number}\n" for number in range(1, 97))
+    entities.write_text(
+        padding + "parties:\n"
+        "  - {reference: ACME, kind: customer, name: ACME, country: FR, language: fr,"
+        " timezone: Europe/Paris}\n"
+        "orders:\n  - {reference: ORD-1, customer: ACME, status: plannd}\n"
+    )
+
+    refused = run_cli("import", entities)
+
+    assert refused.returncode == 1
+    assert f"{entities}:100: order ORD-1: status" in refused.stderr, refused.stderr
+
+
 def test_documents_upload_records_a_file(run_cli: RunCli, tmp_path: Path) -> None:
     pod = _order_and_scan(run_cli, tmp_path)
     first = run_cli("documents", "upload", "order:ORD-1", "pod", pod)
