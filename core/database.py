@@ -49,7 +49,18 @@ def engine_for(url: str) -> Engine:
 
 def get_engine() -> Engine:
     """The engine of the configured database."""
-    return engine_for(get_settings().resolved_database_url)
+    settings = get_settings()
+    url = settings.resolved_database_url
+    if settings.database_url is not None and url.startswith("sqlite"):
+        # The embedded file's folder is made on first use; a folder that a URL names and
+        # that does not exist is a typo, not a new database.
+        database = sa.engine.make_url(url).database
+        if database and database != ":memory:" and not Path(database).parent.is_dir():
+            raise NotConfiguredError(
+                f"HAULFLOW_DATABASE_URL names a file in {Path(database).parent}, a folder that "
+                "does not exist: fix the URL, or create the folder for a new database"
+            )
+    return engine_for(url)
 
 
 @contextmanager

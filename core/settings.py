@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import NotConfiguredError
@@ -75,6 +75,28 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8300, ge=1, le=65535)
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        """SQLite or PostgreSQL through psycopg; `postgres://` (as many hosts write it) too."""
+        if value is None or not value.get_secret_value().strip():
+            return None
+        url = value.get_secret_value().strip()
+        scheme = url.partition("://")[0] if "://" in url else ""
+        if scheme == "postgres":
+            url = "postgresql://" + url.partition("://")[2]
+        elif scheme.startswith("postgresql+") and scheme != "postgresql+psycopg":
+            raise ValueError(
+                f"haulflow reaches PostgreSQL through psycopg, not {scheme.partition('+')[2]}: "
+                "write postgresql://USER@HOST:PORT/DATABASE (a +asyncpg URL is the Prefect "
+                "server's own database setting)"
+            )
+        elif scheme not in ("postgresql", "postgresql+psycopg", "sqlite"):
+            raise ValueError(
+                "give sqlite:///PATH (a file) or postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
+            )
+        return SecretStr(url)
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url is not None and self.database_url.get_secret_value():
@@ -99,9 +121,14 @@ def get_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as error:
-        problems = "; ".join(
-            f"HAULFLOW_{'_'.join(map(str, problem['loc'])).upper()}="
-            f"{str(problem.get('input', ''))[:80]!r}: {problem['msg']}"
-            for problem in error.errors()
-        )
+        problems = "; ".join(_problem(problem) for problem in error.errors())
         raise NotConfiguredError(f"{problems}; fix the variable or unset it") from None
+
+
+def _problem(problem: Any) -> str:
+    """`HAULFLOW_NAME='value': what is wrong`; a URL's value is not shown (its password)."""
+    name = f"HAULFLOW_{'_'.join(map(str, problem['loc'])).upper()}"
+    message = problem["msg"].removeprefix("Value error, ")
+    if problem["loc"] == ("database_url",):
+        return f"{name}: {message}"
+    return f"{name}={str(problem.get('input', ''))[:80]!r}: {message}"

@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
+from core.settings import Settings
 from tests.cli.conftest import REPO, RunCli
 
 
@@ -125,3 +127,37 @@ def test_a_setting_out_of_range_is_named_without_a_traceback(
         "error: HAULFLOW_SWEEP_INTERVAL_SECONDS='10': Input should be greater than or equal "
         "to 30; fix the variable or unset it"
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql+asyncpg://ops:s3cret@db/haulflow", "through psycopg, not asyncpg"),
+        ("mysql://ops:s3cret@db/haulflow", "give sqlite:///PATH (a file) or postgresql://"),
+        ("db:5432/haulflow", "give sqlite:///PATH (a file) or postgresql://"),
+    ],
+)
+def test_a_database_url_haulflow_cannot_use_is_named_without_its_password(
+    run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, url: str, message: str
+) -> None:
+    monkeypatch.setenv("HAULFLOW_DATABASE_URL", url)
+    result = run_cli("db", "status")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: HAULFLOW_DATABASE_URL: ") and message in result.stderr
+    assert "s3cret" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_sqlite_url_in_a_folder_that_does_not_exist_creates_nothing(
+    run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    typo = tmp_path / "vra" / "haulflow.db"
+    monkeypatch.setenv("HAULFLOW_DATABASE_URL", f"sqlite:///{typo}")
+    result = run_cli("db", "status")
+    assert result.returncode == 1
+    assert f"names a file in {typo.parent}, a folder that does not exist" in result.stderr
+    assert not typo.parent.exists()
+
+
+def test_a_postgres_url_as_hosting_providers_write_it_is_read_as_postgresql() -> None:
+    settings = Settings(database_url=SecretStr("postgres://ops@db:5432/haulflow"))
+    assert settings.resolved_database_url == "postgresql://ops@db:5432/haulflow"
