@@ -78,7 +78,11 @@ def find_entity_id(*, session: Session, ref: EntityRef) -> uuid.UUID:
 
 def missing_entity(ref: EntityRef) -> NotFoundError:
     """The error for a reference that names no entity."""
-    return NotFoundError(f"{ref.category.value} {ref.reference} does not exist")
+    what = ref.category.value
+    return NotFoundError(
+        f"{what} {ref.reference} does not exist: import the {what} first, or check the "
+        "reference (upper and lower case count)"
+    )
 
 
 def load_snapshots(
