@@ -17,6 +17,7 @@ from core.secrets import PREFECT_BLOCK
 from core.settings import get_settings
 from delivery.explain_checks import Facts, Findings
 from delivery.mailboxes import mailbox_account, mailbox_password, smtp_relay
+from delivery.task_emails import addressed
 from lifecycle.corrections import documents_after_last_email, policy_of
 from lifecycle.generation import read_fallback_role
 from lifecycle.recipients import Resolution, resolve_recipients
@@ -42,9 +43,13 @@ def check_recipients(facts: Facts, found: Findings) -> None:
         return
     now = _resolve_now(facts, intended_for)
     task = facts.task
-    recipients = task.recipients if task is not None else now.recipients
+    # Exactly whom the e-mails go to: composing leaves another customer's contact out.
+    recipients, left_out = addressed(
+        facts.session, facts.snapshot, task.recipients if task is not None else now.recipients
+    )
     if not recipients:
         _no_recipient(facts, found, intended_for, now)
+        _left_out(facts, found, left_out)
         return
     listed = ", ".join(f"{r['email']} ({r.get('source', '?')})" for r in recipients)
     to = "to" if task is not None else "a run would send to"
@@ -58,6 +63,7 @@ def check_recipients(facts: Facts, found: Findings) -> None:
         found.add("recipients", "info", f"{to} {listed}; {unmatched}", action)
     else:
         found.add("recipients", "ok", f"{to} {listed}")
+    _left_out(facts, found, left_out)
     if task is None or task.status not in (*_UNSENT, TaskStatus.READY):
         return
     frozen = {str(r["email"]) for r in task.recipients}
@@ -69,6 +75,17 @@ def check_recipients(facts: Facts, found: Findings) -> None:
             "today's contacts differ from those frozen when the task was created: "
             f"now {', '.join(sorted(today)) or 'nobody'}; the task keeps its recipients",
             f"`haulflow tasks recalculate {facts.ref}` takes today's contacts",
+        )
+
+
+def _left_out(facts: Facts, found: Findings, left_out: list[dict[str, Any]]) -> None:
+    if left_out:
+        listed = ", ".join(f"{r['email']} ({r.get('source', '?')})" for r in left_out)
+        found.add(
+            "recipients",
+            "info",
+            f"left out: {listed}: a contact of another customer than {facts.label}'s, "
+            "never sent its documents",
         )
 
 

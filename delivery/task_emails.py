@@ -125,11 +125,7 @@ def compose_task_emails(
     ).get(task.entity_id)
     if snapshot is None:
         raise ComposeError(f"the {category.value} of task {task.id} no longer exists")
-    # An order carries itself: its snapshot is the one just loaded.
-    orders = (
-        [snapshot] if category is Category.ORDER else carried_orders(session, category, snapshot.id)
-    )
-    audiences = split_audiences(snapshot, orders, task.recipients)
+    audiences = split_audiences(snapshot, orders_of(session, snapshot), task.recipients)
     if not audiences:
         raise ComposeError(
             f"no recipients for {definition.key} on {category.value} {snapshot.reference}: "
@@ -142,6 +138,24 @@ def compose_task_emails(
         )
         for audience in audiences
     ]
+
+
+def orders_of(session: Session, snapshot: EntitySnapshot) -> list[EntitySnapshot]:
+    """The orders whose documents and customers an entity's e-mails concern."""
+    # An order carries itself: its snapshot is the one already loaded.
+    if snapshot.category is Category.ORDER:
+        return [snapshot]
+    return carried_orders(session, snapshot.category, snapshot.id)
+
+
+def addressed(
+    session: Session, snapshot: EntitySnapshot, recipients: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The recipients the task's e-mails go to, and those left out (a contact of another
+    customer than the order's, such as a groupage trip's contact)."""
+    audiences = split_audiences(snapshot, orders_of(session, snapshot), recipients)
+    reached = [r for audience in audiences for r in audience.recipients]
+    return reached, [r for r in recipients if r not in reached]
 
 
 def split_audiences(

@@ -338,3 +338,42 @@ def test_a_manual_task_without_email_points_to_tasks_done_never_to_tasks_run(
     assert execution.action is not None and "haulflow tasks done" in execution.action
     assert explanation.conclusion == "a person completes it: it sends no e-mail"
     assert all("tasks run" not in (check.action or "") for check in explanation.checks)
+
+
+def test_another_customers_trip_contact_is_named_as_left_out_as_the_send_leaves_it(
+    folder_mailroom: Mailroom,
+) -> None:
+    room = folder_mailroom
+    room.configure()
+    session = room.session
+    customer = make_party(session, name="ACME Logistique", reference="CUST-ACME")
+    make_contact(session, customer, "cmr-pod-processing", email=POD_DESK)
+    other = make_party(session, name="Van den Berg", reference="CUST-VDB")
+    make_contact(session, other, "operations", email="logistiek@vandenberg.example")
+    order = make_order(session, customer)
+    # A groupage trip whose contacts include the other customer's own desk.
+    make_trip(
+        session,
+        orders=[order, make_order(session, other)],
+        contact_emails=["logistiek@vandenberg.example", "dispatch@trip.example"],
+    )
+    generate_tasks(
+        session=session, category=Category.ORDER, entity_ids=[order.id], now=utcnow(), by="test"
+    )
+    session.commit()
+
+    recipients = [c for c in _explain(room, order).checks if c.name == "recipients"]
+
+    assert [(c.verdict, c.detail) for c in recipients] == [
+        ("ok", f"to {POD_DESK} (role:cmr-pod-processing), dispatch@trip.example (trip-contact)"),
+        (
+            "info",
+            "left out: logistiek@vandenberg.example (trip-contact): a contact of another "
+            f"customer than order {order.reference}'s, never sent its documents",
+        ),
+    ]
+    room.upload(order, "pod", pdf("pod"))
+    room.upload(order, "cmr", pdf("cmr"))
+    room.drain()
+    [received] = room.sink.received
+    assert sorted(received.rcpt_tos) == sorted([POD_DESK, "dispatch@trip.example"])
