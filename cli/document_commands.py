@@ -14,7 +14,7 @@ from core.errors import NotFoundError
 from core.moments import human_moment
 from core.settings import get_settings
 from models import DocumentType, DropStatus
-from services.documents import InvalidDocumentError, upload_document
+from services.documents import InvalidDocumentError, dispatcher_running, upload_document
 from services.entities import parse_entity_ref
 from services.schema import require_current_schema
 
@@ -53,6 +53,11 @@ def upload(
     )
     if intake.opened:
         console.print(f"{len(intake.opened)} task(s) now have every required document")
+        if not dispatcher_running():
+            console.print(
+                "no dispatcher is running: their e-mails go out once `haulflow up` or "
+                "`haulflow serve` runs (`haulflow explain KEY ENTITY` tells more)"
+            )
     for correction in intake.corrections:
         console.print(f"an e-mail already went out: {escape(str(correction))}")
 

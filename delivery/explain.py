@@ -37,6 +37,7 @@ from delivery.explain_readiness import (
 )
 from delivery.explain_sending import (
     check_corrections,
+    check_dispatcher,
     check_mailbox,
     check_recipients,
     check_sending,
@@ -130,6 +131,8 @@ def _run_checks(facts: Facts, found: Findings, probe_smtp: bool) -> None:
         check_recipients(facts, found)
         check_mailbox(facts, found, probe=probe_smtp)
     check_sending(facts, found)
+    if facts.sends_email:
+        check_dispatcher(facts, found)
     check_sent(facts, found)
     check_corrections(facts, found)
 

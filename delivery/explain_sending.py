@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from core.errors import HaulflowError
 from core.secrets import PREFECT_BLOCK
 from core.settings import get_settings
+from delivery.dispatching import live_dispatchers
 from delivery.explain_checks import Facts, Findings
 from delivery.mailboxes import mailbox_account, mailbox_password, smtp_relay
 from delivery.task_emails import addressed
@@ -195,6 +196,23 @@ def check_mailbox(facts: Facts, found: Findings, *, probe: bool) -> None:
         return
     login = f", logged in as {mailbox.smtp_username}" if mailbox.smtp_username else ""
     found.add("mailbox", "ok", f"{where} answered ({mailbox.smtp_security}{login})")
+
+
+def check_dispatcher(facts: Facts, found: Findings) -> None:
+    """A ready e-mail goes out only while a dispatcher runs (`up`, `serve`, a worker)."""
+    if facts.task is None or facts.task.status != TaskStatus.READY:
+        return
+    if live_dispatchers(session=facts.session, now=facts.now):
+        found.add("dispatcher", "ok", "a dispatcher is running: it sends ready e-mails at once")
+        return
+    found.add(
+        "dispatcher",
+        "waiting",
+        "no dispatcher has run within the last minute: nothing sends this task until one does",
+        "start `haulflow up` (one machine) or `haulflow serve` (or workers on the pool), or "
+        f"send it now: {facts.run_command}",
+        blocks="ready, waiting for a dispatcher: none is running",
+    )
 
 
 def check_sending(facts: Facts, found: Findings) -> None:

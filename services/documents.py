@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from core.database import session_scope
 from core.settings import get_settings
+from delivery.dispatching import live_dispatchers
 from ingestion.documents import InvalidDocumentError as InvalidDocumentError
 from ingestion.intake import Intake, record_and_open_gates
 from lifecycle.entities import EntityRef
@@ -39,3 +40,9 @@ def upload_document(
             stop=stop,
         )
     return intake, store.location
+
+
+def dispatcher_running() -> bool:
+    """Whether a dispatcher ran within the last minute (a ready e-mail then goes out at once)."""
+    with session_scope() as session:
+        return bool(live_dispatchers(session=session, now=utcnow()))

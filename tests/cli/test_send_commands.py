@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
+from core.database import get_engine
+from delivery.dispatching import hold_lease
 from lifecycle.generation import generate_tasks
 from models import Category, Communication, Task, TaskStatus, utcnow
 from tests.cli.conftest import RunCli
@@ -297,3 +299,29 @@ def test_a_run_over_many_older_orders_shows_progress_stops_on_ctrl_c_and_resumes
     assert f"{stopped_at} already sent" in again.stdout
     subjects = [str(received.message["Subject"]) for received in room.sink.received]
     assert len(subjects) == len(set(subjects)) == 80
+
+
+def test_an_upload_that_readies_an_email_says_when_no_dispatcher_runs(
+    run_cli: RunCli, folder_mailroom: Mailroom, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    room = folder_mailroom
+    room.configure()
+    first, second = room.order(), room.order()
+    for kind in ("pod", "cmr"):
+        (tmp_path / f"{kind}.pdf").write_bytes(pdf(kind))
+
+    def upload(order: str, kind: str) -> str:
+        uploaded = run_cli("documents", "upload", f"order:{order}", kind, tmp_path / f"{kind}.pdf")
+        assert uploaded.returncode == 0, uploaded.stderr
+        return uploaded.stdout
+
+    assert "no dispatcher" not in upload(first.reference, "pod")  # nothing readied yet
+    alone = upload(first.reference, "cmr")
+    hold_lease(engine=get_engine(), lease="dispatcher:test", now=utcnow())
+    served = upload(second.reference, "pod") + upload(second.reference, "cmr")
+
+    assert "1 task(s) now have every required document" in alone
+    assert "no dispatcher is running: their e-mails go out once `haulflow up`" in alone
+    assert "1 task(s) now have every required document" in served
+    assert "no dispatcher" not in served

@@ -10,7 +10,9 @@ import json
 import pytest
 from sqlmodel import Session
 
+from core.database import get_engine
 from core.errors import NotFoundError
+from delivery.dispatching import hold_lease
 from delivery.explain import Check, Explanation, explain_task
 from lifecycle.entities import EntityRef
 from lifecycle.generation import generate_tasks
@@ -377,3 +379,25 @@ def test_another_customers_trip_contact_is_named_as_left_out_as_the_send_leaves_
     room.drain()
     [received] = room.sink.received
     assert sorted(received.rcpt_tos) == sorted([POD_DESK, "dispatch@trip.example"])
+
+
+def test_a_ready_task_without_a_running_dispatcher_says_what_to_start(
+    folder_mailroom: Mailroom,
+) -> None:
+    room = folder_mailroom
+    room.configure()
+    order = _order(room.session, "cmr-pod-processing")
+    room.upload(order, "pod", pdf("pod"))
+    room.upload(order, "cmr", pdf("cmr"))
+
+    alone = _explain(room, order, probe_smtp=False)
+    hold_lease(engine=get_engine(), lease="dispatcher:test", now=utcnow())
+    served = _explain(room, order, probe_smtp=False)
+
+    assert alone.status == "ready"
+    assert alone.conclusion == "ready, waiting for a dispatcher: none is running"
+    waiting = _check(alone, "dispatcher")
+    assert waiting.verdict == "waiting" and "`haulflow up`" in (waiting.action or "")
+    assert f"haulflow tasks run send-pod order:{order.reference}" in (waiting.action or "")
+    assert served.conclusion == "ready: the next dispatch sends it"
+    assert _check(served, "dispatcher").verdict == "ok"
