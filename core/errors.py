@@ -20,7 +20,9 @@ class Problem:
     loc: tuple[str | int, ...] = field(default=(), compare=False)
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message}"
+        # Line 0: the file as a whole (not found, too large, not text).
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.message}"
 
 
 class HaulflowError(Exception):

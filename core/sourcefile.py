@@ -569,7 +569,9 @@ def load_source(path: Path, *, display: str | None = None) -> SourceDocument:
             )
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise InvalidFileError([Problem(file, 0, "file not found")]) from None
+        raise InvalidFileError(
+            [Problem(file, 0, "file not found; check the path (relative to where you are)")]
+        ) from None
     except IsADirectoryError:
         raise InvalidFileError([Problem(file, 0, "is a directory, not a file")]) from None
     except OSError as error:

@@ -169,7 +169,7 @@ def test_json_files_get_lines_and_json_scalars(tmp_path: Path) -> None:
 
 
 def test_unreadable_files(tmp_path: Path) -> None:
-    with pytest.raises(InvalidFileError, match="nope.yaml:0: file not found"):
+    with pytest.raises(InvalidFileError, match="nope.yaml: file not found; check the path"):
         load_source(tmp_path / "nope.yaml", display="nope.yaml")
 
     (tmp_path / "latin1.yaml").write_bytes(b"a: 1\nb: caf\xe9\n")

@@ -479,7 +479,9 @@ def test_several_problems_are_all_reported(check: Check, header: str) -> None:
 
 def test_missing_file_and_empty_file(tmp_path: Path) -> None:
     _, problems = validate_configuration(tmp_path / "nope.yaml")
-    assert [(problem.line, problem.message) for problem in problems] == [(0, "file not found")]
+    assert [(problem.line, problem.message) for problem in problems] == [
+        (0, "file not found; check the path (relative to where you are)")
+    ]
 
     (tmp_path / "empty.yaml").write_text("# nothing yet\n", encoding="utf-8")
     with pytest.raises(InvalidFileError, match="empty.yaml:1: the file is empty"):
