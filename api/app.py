@@ -729,16 +729,13 @@ class BodyLimit:
             if headers.get(b"transfer-encoding") is None:
                 await self.app(scope, receive, send)  # no body at all
                 return
+            await _drain(receive)
             await _answer(
                 send, 411, "say the body's length (Content-Length); chunked bodies are not accepted"
             )
             return
         if int(length) > limit:
-            # Read and drop what the client sends first (up to a bound): a client still
-            # writing when the connection closes sees a reset, not the answer.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(DISCARD_SECONDS):
-                    await _discard(receive, DISCARDED_AT_MOST)
+            await _drain(receive)
             await _answer(
                 send,
                 413,
@@ -746,6 +743,14 @@ class BodyLimit:
             )
             return
         await self.app(scope, receive, send)
+
+
+async def _drain(receive: Receive) -> None:
+    """Read and drop what the client sends before a refusal (up to a bound): a client still
+    writing when the connection closes sees a reset, not the answer."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(DISCARD_SECONDS):
+            await _discard(receive, DISCARDED_AT_MOST)
 
 
 async def _discard(receive: Receive, at_most: int) -> None:
