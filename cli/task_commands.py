@@ -183,8 +183,8 @@ def _parse_statuses(values: list[str]) -> list[TaskStatus]:
             try:
                 statuses.append(TaskStatus(name))
             except ValueError:
-                raise HaulflowError(
-                    f"--status: unknown status '{name}'; valid: {STATUS_NAMES}"
+                raise typer.BadParameter(
+                    f"unknown status '{name}'; valid: {STATUS_NAMES}", param_hint="'--status'"
                 ) from None
     return statuses
 
@@ -195,8 +195,8 @@ def _parse_category(value: str | None) -> Category | None:
     try:
         return Category(value.strip().lower())
     except ValueError:
-        raise HaulflowError(
-            f"--category: unknown category '{value}'; valid: {CATEGORY_NAMES}"
+        raise typer.BadParameter(
+            f"unknown category '{value}'; valid: {CATEGORY_NAMES}", param_hint="'--category'"
         ) from None
 
 

@@ -20,6 +20,8 @@ from tests.cli.conftest import REPO, RunCli
         (["tasks", "list", "--limit", "abc"], "Invalid value for '--limit'"),
         (["config", "validate"], "Missing argument"),
         (["documents", "upload", "order:X", "invoice", "x.pdf"], "Invalid value for 'TYPE'"),
+        (["tasks", "list", "--status", "bogus"], "Invalid value for '--status'"),
+        (["tasks", "list", "--category", "orders"], "Invalid value for '--category'"),
     ],
 )
 def test_usage_errors_are_short_messages(run_cli: RunCli, args: list[str], message: str) -> None:

@@ -93,7 +93,7 @@ def test_done_then_worklist(
     [
         (["tasks", "list"], "give ENTITY (e.g. order:ORD-1001) or at least one of --status"),
         (["tasks", "list", "--status", "open,bogus"], "unknown status 'bogus'; valid: open,"),
-        (["tasks", "list", "--category", "orders"], "valid: order, booking, trip, invoice"),
+        (["tasks", "list", "--category", "orders"], "unknown category 'orders'; valid: order,"),
         (["tasks", "done", "0123abcd"], "say who finishes the tasks: --by USERNAME"),
     ],
 )
