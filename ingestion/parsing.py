@@ -14,7 +14,7 @@ from pydantic_core import ErrorDetails
 from core.errors import Problem
 from core.sourcefile import SourceDocument
 from core.suggestions import did_you_mean
-from core.text import excerpt
+from core.text import excerpt, first_unsafe
 from ingestion.fields import ERROR_TYPE
 from ingestion.schema import (
     SECTIONS,
@@ -78,7 +78,9 @@ class ParsedFile:
         """How messages name an item: `order ORD-1001`, or `order #4` without a reference."""
         _, singular, key_name = SECTIONS[section]
         key = _read_raw_key(self.source.data[section][index], key_name)
-        if key and len(key) > LABEL_LENGTH:
+        if key and first_unsafe(key) is not None:
+            key = excerpt(key, LABEL_LENGTH)  # escaped: an invisible character or line break
+        elif key and len(key) > LABEL_LENGTH:
             key = f"{key[:LABEL_LENGTH]}… ({len(key):,} characters)"
         return f"{singular} {key}" if key else f"{singular} #{index + 1}"
 

@@ -279,3 +279,15 @@ def test_json_files_import(session: Session, write_file: Callable[..., Path]) ->
         "country": "FR", "language": "fr", "timezone": "Europe/Paris"}]}"""
     report = import_file(write_file(text, "entities.json"), session=session, by="tester")
     assert report.counts["parties"].created == 1
+
+
+def test_a_reference_with_a_line_break_is_quoted_in_its_message_never_printed_raw(
+    session: Session, import_text: ImportText
+) -> None:
+    forged = "ORD-1\\nother.yaml:1: all good"  # a second line that reads as another message
+    with pytest.raises(InvalidFileError) as refused:
+        import_text(ACME + f'orders:\n  - {{reference: "{forged}", customer: ACME}}\n')
+
+    [line] = str(refused.value).splitlines()
+    assert ": order 'ORD-1\\nother.yaml:1: all good': reference: " in line
+    assert "contains the invisible U+000A LINE FEED" in line
