@@ -23,9 +23,11 @@ app = typer.Typer(help="Documents: POD, CMR and others.", no_args_is_help=True)
 
 @app.command("upload")
 def upload(
-    entity: Annotated[str, typer.Argument(help="order:REFERENCE, or trip:REFERENCE.")],
+    entity: Annotated[
+        str, typer.Argument(metavar="ENTITY", help="order:REFERENCE, or trip:REFERENCE.")
+    ],
     doc_type: Annotated[DocumentType, typer.Argument(metavar="TYPE", help="pod, cmr or other.")],
-    path: Annotated[Path, typer.Argument(help="The PDF or image file.")],
+    path: Annotated[Path, typer.Argument(metavar="PATH", help="The PDF or image file.")],
     stop: Annotated[
         int | None, typer.Option(help="Trip stop number, when a trip carries several orders.")
     ] = None,

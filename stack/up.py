@@ -338,7 +338,8 @@ def _stop_all(stops: list[tuple[str, Callable[[], None]]], *, console: Console) 
             )
             stopped = False
     if stops:
-        console.print("stopped; the database and everything under var/ are kept")
+        kept = escape(str(get_settings().var_dir))
+        console.print(f"stopped; the database and everything under {kept}/ are kept")
     return stopped
 
 

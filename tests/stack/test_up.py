@@ -142,7 +142,7 @@ def test_up_serves_everything_until_ctrl_c(
     assert process.wait(timeout=60) == 0, log.read_text()
 
     output = log.read_text()
-    assert "stopped; the database and everything under var/ are kept" in output
+    assert f"stopped; the database and everything under {var_dir}/ are kept" in output
     assert "Traceback" not in output
     assert not url_file.exists()
     assert stack_processes(var_dir) == []
