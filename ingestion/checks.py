@@ -9,7 +9,7 @@ from typing import Any
 
 from core.suggestions import did_you_mean
 from core.text import excerpt
-from ingestion.parsing import Entry, ParsedFile
+from ingestion.parsing import Broken, Entry, ParsedFile
 from ingestion.schema import SECTIONS, FileModel, InvoiceIn, PartyIn, TripIn
 from ingestion.stored import EXTERNAL_REFERENCES, Stored
 from models import InvoiceKind, PartyKind
@@ -44,6 +44,8 @@ def check_file(parsed: ParsedFile, stored: Stored) -> None:
         _check_invoice_links(parsed, stored, invoice)
     for section in EXTERNAL_REFERENCES:
         _check_external(parsed, stored, section)
+    for broken in parsed.broken:
+        _check_broken_references(parsed, stored, kinds, broken)
 
 
 def _collect_party_kinds(parsed: ParsedFile, stored: Stored) -> Mapping[str, str | None]:
@@ -64,14 +66,49 @@ def _check_party(
     expected: PartyKind | None,
 ) -> None:
     reference = getattr(entry.item, key)
-    if reference is None:
-        return
+    if reference is not None:
+        _check_party_reference(parsed, kinds, section, entry.index, key, reference, expected)
+
+
+def _check_party_reference(
+    parsed: ParsedFile,
+    kinds: Mapping[str, str | None],
+    section: str,
+    index: int,
+    key: str,
+    reference: str,
+    expected: PartyKind | None,
+) -> None:
     if reference not in kinds:
         message = f"{key} '{reference}' is {_NOWHERE}; add it under parties"
-        parsed.report(section, entry.index, (key,), message)
+        parsed.report(section, index, (key,), message)
     elif expected is not None and kinds[reference] not in (None, expected):
         message = f"{key} '{reference}' is a {kinds[reference]}, not a {expected}"
-        parsed.report(section, entry.index, (key,), message)
+        parsed.report(section, index, (key,), message)
+
+
+# The kind of party a reference field names (an invoice's depends on its kind: not checked
+# while the item is broken).
+_PARTY_FIELDS: dict[str, PartyKind | None] = {
+    "customer": PartyKind.CUSTOMER,
+    "subcontractor": PartyKind.SUBCONTRACTOR,
+    "party": None,
+}
+
+
+def _check_broken_references(
+    parsed: ParsedFile, stored: Stored, kinds: Mapping[str, str | None], broken: Broken
+) -> None:
+    """The valid references of an item that failed validation: reported in the same run."""
+    section, index = broken.section, broken.index
+    for key, value in broken.references.items():
+        if key in _PARTY_FIELDS:
+            _check_party_reference(parsed, kinds, section, index, key, value, _PARTY_FIELDS[key])
+        elif isinstance(value, list):
+            for position, reference in enumerate(value):
+                _check_known(parsed, stored, section, index, (key, position), reference)
+        else:
+            _check_known(parsed, stored, section, index, (key,), value)
 
 
 _NOWHERE = "neither in this file nor in the database"

@@ -6,9 +6,10 @@ import re
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Generic, TypeVar, get_args
+from functools import cache
+from typing import Annotated, Any, Generic, TypeVar, get_args
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
 from core.errors import Problem
@@ -42,6 +43,25 @@ class Entry(Generic[M]):
     item: M
 
 
+# The references an item that failed validation still has checked in the same run (a broken
+# date must not hide a customer that exists nowhere): its fields naming parties and orders.
+REFERENCE_FIELDS: dict[str, tuple[str, ...]] = {
+    "orders": ("customer",),
+    "bookings": ("subcontractor", "orders"),
+    "trips": ("subcontractor", "orders"),
+    "invoices": ("party", "order"),
+}
+
+
+@dataclass(frozen=True)
+class Broken:
+    """An item that failed validation: its place, and those of its references that are valid."""
+
+    section: str
+    index: int
+    references: dict[str, Any]
+
+
 # (party reference, the party's own reference) → (entity holding it, its index in the file or
 # None for the database): who holds each external reference seen so far.
 Owners = dict[tuple[str, str], tuple[str, int | None]]
@@ -73,6 +93,8 @@ class ParsedFile:
     bookings: list[Entry[BookingIn]] = field(default_factory=list)
     trips: list[Entry[TripIn]] = field(default_factory=list)
     invoices: list[Entry[InvoiceIn]] = field(default_factory=list)
+    # The items of this chunk that failed validation, with their valid references.
+    broken: list[Broken] = field(default_factory=list)
 
     def label(self, section: str, index: int) -> str:
         """How messages name an item: `order ORD-1001`, or `order #4` without a reference."""
@@ -145,16 +167,21 @@ def parse_chunks(parsed: ParsedFile, section: str, size: int) -> Iterator[Parsed
     model = SECTIONS[section][0]
     count = parsed.count(section)
     for start in range(0, count, size):
-        chunk = replace(parsed, parties=[], users=[], orders=[], bookings=[], trips=[], invoices=[])
-        setattr(chunk, section, _validate(parsed, section, model, start, min(start + size, count)))
+        chunk = replace(
+            parsed, parties=[], users=[], orders=[], bookings=[], trips=[], invoices=[], broken=[]
+        )
+        entries = _validate(chunk, section, model, start, min(start + size, count))
+        setattr(chunk, section, entries)
         yield chunk
 
 
 def _validate(
-    parsed: ParsedFile, section: str, model: type[M], start: int, stop: int
+    chunk: ParsedFile, section: str, model: type[M], start: int, stop: int
 ) -> list[Entry[M]]:
-    items = parsed.source.data[section]
-    repeated = parsed.repeated.get(section, set())
+    """The valid items of `section` from `start` to `stop`; the others reported, and kept in
+    `chunk.broken` with their valid references."""
+    items = chunk.source.data[section]
+    repeated = chunk.repeated.get(section, set())
     entries: list[Entry[M]] = []
     for index in range(start, stop):
         if index in repeated:
@@ -163,8 +190,33 @@ def _validate(
             entries.append(Entry(index, model.model_validate(items[index])))
         except ValidationError as error:
             for details in error.errors():
-                parsed.report(section, index, details["loc"], describe_error(details, model))
+                chunk.report(section, index, details["loc"], describe_error(details, model))
+            references = _valid_references(model, section, items[index])
+            chunk.broken.append(Broken(section, index, references))
     return entries
+
+
+def _valid_references(model: type[FileModel], section: str, raw: Any) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for name in REFERENCE_FIELDS.get(section, ()):
+        value = raw.get(name) if isinstance(raw, dict) else None
+        if value is None:
+            continue
+        try:
+            found[name] = _field_reader(model, name).validate_python(value)
+        except ValidationError:
+            continue  # reported with the item's other fields
+    return found
+
+
+@cache
+def _field_reader(model: type[FileModel], name: str) -> TypeAdapter[Any]:
+    """One field of `model` read on its own, with its validators."""
+    info = model.model_fields[name]
+    annotation: Any = info.annotation
+    if info.metadata:  # `Annotated` validators are kept apart from the field's type
+        annotation = Annotated[(annotation, *info.metadata)]
+    return TypeAdapter(annotation)
 
 
 def _read_raw_key(raw: Any, key_name: str) -> str | None:

@@ -111,7 +111,15 @@ def _collect_party_keys(parsed: ParsedFile) -> set[str]:
     keys = _collect_keys(parsed, "parties") | {e.item.customer for e in parsed.orders}
     keys |= {e.item.party for e in parsed.invoices}
     keys |= {e.item.subcontractor for e in parsed.bookings if e.item.subcontractor}
-    return keys | {e.item.subcontractor for e in parsed.trips if e.item.subcontractor}
+    keys |= {e.item.subcontractor for e in parsed.trips if e.item.subcontractor}
+    for broken in parsed.broken:
+        references = broken.references
+        keys.update(
+            references[name]
+            for name in ("customer", "subcontractor", "party")
+            if name in references
+        )
+    return keys
 
 
 def _collect_order_keys(parsed: ParsedFile) -> set[str]:
@@ -121,6 +129,10 @@ def _collect_order_keys(parsed: ParsedFile) -> set[str]:
     for trip in parsed.trips:
         keys.update(trip.item.orders)
         keys.update(stop.order for stop in trip.item.stops if stop.order)
+    for broken in parsed.broken:
+        keys.update(broken.references.get("orders", []))
+        if "order" in broken.references:
+            keys.add(broken.references["order"])
     return keys
 
 

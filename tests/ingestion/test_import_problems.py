@@ -181,24 +181,49 @@ trips:
 invoices:
   - {reference: I1, kind: purchase, party: ACME, amount: 1, currency: euro}
 """
-    messages = {problem.line: problem.message for problem in problems_of(text)}
+    found = sorted((problem.line, problem.message) for problem in problems_of(text))
     alice = line_of(text, "alice@carrier")
-    assert messages == {
-        5: "party ACME: country: 'fr' is not an ISO 3166 country code such as FR, BE or NL; "
-        "did you mean 'FR'?",
-        10: "party BETA: name: 'B\\nV' contains U+000A LINE FEED (a line break); write it on "
-        "one line with visible characters only",
-        alice: messages[alice],
-        line_of(text, "O1,"): "order O1: amount: decimal input should have no more than "
-        "2 decimal places",
-        line_of(text, "O2,"): "order O2: pickup.at: '2026-02-30T08:00' is not an ISO 8601 "
-        "date-time such as 2026-12-01T08:00 (local time) or 2026-12-01T08:00+01:00",
-        line_of(text, "O9"): "trip T1: order 'O9' (stop 1) is neither in this file nor in the "
-        "database; add it under orders",
-        line_of(text, "euro"): "invoice I1: currency: 'euro' is not a currency code such as "
-        "EUR, GBP or CHF",
-    }
-    assert messages[alice].startswith("user alice: email: 'alice@carrier' is not a valid e-mail")
+    [alice_message] = [message for line, message in found if line == alice]
+    assert found == sorted(
+        [
+            (
+                5,
+                "party ACME: country: 'fr' is not an ISO 3166 country code such as FR, BE or "
+                "NL; did you mean 'FR'?",
+            ),
+            (
+                10,
+                "party BETA: name: 'B\\nV' contains U+000A LINE FEED (a line break); write it "
+                "on one line with visible characters only",
+            ),
+            (alice, alice_message),
+            (
+                line_of(text, "O1,"),
+                "order O1: amount: decimal input should have no more than 2 decimal places",
+            ),
+            # A wrong field does not hide what the item refers to.
+            (
+                line_of(text, "O1,"),
+                "order O1: customer 'NOPE' is neither in this file nor in the database; "
+                "add it under parties",
+            ),
+            (
+                line_of(text, "O2,"),
+                "order O2: pickup.at: '2026-02-30T08:00' is not an ISO 8601 date-time such as "
+                "2026-12-01T08:00 (local time) or 2026-12-01T08:00+01:00",
+            ),
+            (
+                line_of(text, "O9"),
+                "trip T1: order 'O9' (stop 1) is neither in this file nor in the database; "
+                "add it under orders",
+            ),
+            (
+                line_of(text, "euro"),
+                "invoice I1: currency: 'euro' is not a currency code such as EUR, GBP or CHF",
+            ),
+        ]
+    )
+    assert alice_message.startswith("user alice: email: 'alice@carrier' is not a valid e-mail")
 
 
 def test_reference_and_kind_checks_across_items(

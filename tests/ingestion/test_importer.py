@@ -291,3 +291,34 @@ def test_a_reference_with_a_line_break_is_quoted_in_its_message_never_printed_ra
     [line] = str(refused.value).splitlines()
     assert ": order 'ORD-1\\nother.yaml:1: all good': reference: " in line
     assert "contains the invisible U+000A LINE FEED" in line
+
+
+def test_an_item_with_a_wrong_field_has_its_references_checked_in_the_same_run(
+    session: Session, import_text: ImportText
+) -> None:
+    with pytest.raises(InvalidFileError) as refused:
+        import_text(
+            ACME
+            + "orders:\n"
+            + "  - {reference: ORD-1, customer: ACMEE, status: plannd}\n"
+            + "  - {reference: ORD-2, customer: ACME, status: plannd}\n"
+            + "bookings:\n"
+            + "  - {reference: BK-1, orders: [ORD-1, ORD-404], subcontractor: NOBODY,"
+            + " status: wrong}\n"
+        )
+
+    messages = [problem.message for problem in refused.value.problems]
+    assert (
+        "order ORD-1: customer 'ACMEE' is neither in this file nor in the database; "
+        "add it under parties"
+    ) in messages
+    assert sum("'plannd' is not allowed" in message for message in messages) == 2
+    # ORD-1 is in the file (broken, reported above): only ORD-404 and NOBODY are unknown.
+    assert [m for m in messages if m.startswith("booking BK-1") and "neither" in m] == [
+        "booking BK-1: order 'ORD-404' is neither in this file nor in the database; "
+        "add it under orders",
+        "booking BK-1: subcontractor 'NOBODY' is neither in this file nor in the database; "
+        "add it under parties",
+    ]
+    assert not any("ORD-2: customer" in message for message in messages)
+    assert session.exec(select(Order)).all() == []
