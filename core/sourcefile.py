@@ -520,6 +520,8 @@ def parse_source(text: str, *, file: str, json_mode: bool = False) -> SourceDocu
     except _Refused as refused:
         return SourceDocument.refused(file, Problem(file, refused.line, refused.message))
     except yaml.MarkedYAMLError as error:
+        if json_mode and (problem := _json_problem(file, text)) is not None:
+            return SourceDocument.refused(file, problem)
         language = "JSON" if json_mode else "YAML"
         return SourceDocument.refused(file, _syntax_problem(file, error, language=language))
     except yaml.reader.ReaderError as error:
@@ -533,6 +535,15 @@ def parse_source(text: str, *, file: str, json_mode: bool = False) -> SourceDocu
     return SourceDocument(
         file, data, reader.problems, text=text, lines=reader.lines, children=reader.children
     )
+
+
+def _json_problem(file: str, text: str) -> Problem | None:
+    """A JSON syntax error in JSON's own words and place (the YAML scanner's are neither)."""
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as error:
+        return Problem(file, error.lineno, f"invalid JSON: {error.msg} (column {error.colno})")
+    return None
 
 
 def _syntax_problem(file: str, error: yaml.MarkedYAMLError, *, language: str = "YAML") -> Problem:

@@ -184,3 +184,15 @@ def test_empty_file_has_no_data() -> None:
     document = parse_source("# only a comment\n", file="f.yaml")
 
     assert (document.data, document.problems, document.line_of(["x"])) == (None, [], 1)
+
+
+def test_a_json_syntax_error_is_named_in_json_words_at_its_line() -> None:
+    one_line = parse_source('{"orders": [}', file="body", json_mode=True)
+    truncated = parse_source('{\n  "orders": [\n', file="body", json_mode=True)
+
+    assert [(p.line, p.message) for p in one_line.problems] == [
+        (1, "invalid JSON: Expecting value (column 13)")
+    ]
+    assert [(p.line, p.message) for p in truncated.problems] == [
+        (3, "invalid JSON: Expecting value (column 1)")
+    ]
