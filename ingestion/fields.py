@@ -46,7 +46,8 @@ def check_reference(value: str) -> str:
     try:
         return normalize_reference(value)
     except ValueError as error:
-        raise fail(str(error)) from None
+        # Messages start with the field's name (`customer: …`): no second "reference".
+        raise fail(str(error).removeprefix("reference ")) from None
 
 
 def check_country(value: str) -> str:

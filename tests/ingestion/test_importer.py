@@ -289,8 +289,8 @@ def test_a_reference_with_a_line_break_is_quoted_in_its_message_never_printed_ra
         import_text(ACME + f'orders:\n  - {{reference: "{forged}", customer: ACME}}\n')
 
     [line] = str(refused.value).splitlines()
-    assert ": order 'ORD-1\\nother.yaml:1: all good': reference: " in line
-    assert "contains the invisible U+000A LINE FEED" in line
+    quoted = "'ORD-1\\nother.yaml:1: all good'"
+    assert f": order {quoted}: reference: {quoted} contains the invisible U+000A LINE FEED" in line
 
 
 def test_an_item_with_a_wrong_field_has_its_references_checked_in_the_same_run(
