@@ -49,6 +49,8 @@ class DemoSummary:
     config_version: int
     config_applied: bool
     imported: list[str] = field(default_factory=list)
+    # The older order's line (its own file).
+    older: str = ""
     tasks_created: int = 0
     pdfs: list[Path] = field(default_factory=list)
     pdfs_written: int = 0
@@ -59,6 +61,7 @@ class DemoSummary:
         lines = [
             f"configuration {CONFIG_FILE.name}: {verb} version {self.config_version}",
             *(f"{ENTITIES_FILE.name}: {line}" for line in self.imported),
+            *([self.older] if self.older else []),
             f"tasks generated: {self.tasks_created}",
         ]
         if self.pdfs:
@@ -85,9 +88,9 @@ def load_demo(*, by: str = "demo") -> DemoSummary:
         config_version=version,
         config_applied=applied.version is not None,
         imported=report.summarize(),
+        older=older,
         tasks_created=generate_pending_tasks(by=by),
     )
-    summary.imported.append(older)
     summary.pdfs, summary.pdfs_written = write_sample_scans(demo_order_references())
     return summary
 

@@ -66,6 +66,9 @@ def test_loading_twice_changes_nothing(engine: Engine) -> None:
     assert row_counts(engine) == counts
     assert {path: path.stat().st_mtime_ns for path in again.pdfs} == modified
     assert "tasks generated: 0" in again.lines()
+    # Each file names itself: the older order's line is not labelled as the entities file's.
+    [older_line] = [line for line in again.lines() if "ORD-0999" in line]
+    assert older_line.startswith("older-order.yaml: order ORD-0999 from before the automation")
 
 
 def test_the_sample_scans_are_valid_pdfs(engine: Engine) -> None:
