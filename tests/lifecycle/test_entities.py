@@ -46,9 +46,9 @@ def test_entities_are_found_by_reference_or_named_when_missing(session: Session)
     order = make_order(session, reference="ORD-1")
 
     assert find_entity_id(session=session, ref=parse_entity_ref("order:ORD-1")) == order.id
-    with pytest.raises(NotFoundError, match="^order ORD-9 does not exist$"):
+    with pytest.raises(NotFoundError, match="^order ORD-9 does not exist: import the order first"):
         find_entity_id(session=session, ref=parse_entity_ref("order:ORD-9"))
-    with pytest.raises(NotFoundError, match="^trip ORD-1 does not exist$"):
+    with pytest.raises(NotFoundError, match="^trip ORD-1 does not exist: import the trip first"):
         find_entity_id(session=session, ref=parse_entity_ref("trip:ORD-1"))
 
 
