@@ -48,6 +48,21 @@ class UploadResult:
     order_reference: str
     # The ids of the order's other documents of this type and stop: earlier versions.
     earlier_versions: frozenset[str] = frozenset()
+    # What the upload read on its way, handed to the document gate so that it does not read
+    # it again: the types the order has recorded (this one included) and, when the upload
+    # named the order, the trips carrying it (None: not read).
+    order_document_types: frozenset[str] = frozenset()
+    trip_ids: tuple[uuid.UUID, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The one order an upload belongs to, its trip stop if named, and the trips carrying
+    the order when they came with it (None: not read)."""
+
+    order: Order
+    trip_stop: TripStop | None = None
+    trip_ids: tuple[uuid.UUID, ...] | None = None
 
 
 def sniff_content_type(data: bytes) -> tuple[str, str] | None:
@@ -81,19 +96,23 @@ def check_upload(data: bytes, *, filename: str, max_bytes: int) -> tuple[str, st
     return sniffed
 
 
-def resolve_owner(
-    *, session: Session, ref: EntityRef, stop: int | None
-) -> tuple[Order, TripStop | None]:
+def resolve_owner(*, session: Session, ref: EntityRef, stop: int | None) -> Owner:
     """The one order (and trip stop) an upload belongs to; refuse anything ambiguous."""
     if ref.category is Category.ORDER:
         if stop is not None:
             raise InvalidDocumentError(
                 f"--stop goes with a trip (trip:REFERENCE), not with order {ref.reference}"
             )
-        found = session.exec(select(Order).where(Order.reference == ref.reference)).first()
-        if found is None:
+        # The order with the trips carrying it, in one query (the gate needs them next).
+        rows = session.exec(
+            select(Order, TripOrder.trip_id)
+            .outerjoin(TripOrder, col(TripOrder.order_id) == Order.id)
+            .where(Order.reference == ref.reference)
+        ).all()
+        if not rows:
             raise missing_entity(ref)
-        return found, None
+        trip_ids = tuple(trip_id for _, trip_id in rows if trip_id is not None)
+        return Owner(rows[0][0], trip_ids=trip_ids)
     entity_id = find_entity_id(session=session, ref=ref)
     if ref.category is not Category.TRIP:
         raise InvalidDocumentError(
@@ -109,7 +128,7 @@ def resolve_owner(
             raise InvalidDocumentError(f"trip {ref.reference} {what} {stop}")
         order = session.get(Order, trip_stop.order_id)
         assert order is not None  # foreign key
-        return order, trip_stop
+        return Owner(order, trip_stop)
     orders = session.exec(
         select(Order)
         .join(TripOrder, TripOrder.order_id == Order.id)  # type: ignore[arg-type]
@@ -121,7 +140,7 @@ def resolve_owner(
             f"trip {ref.reference} carries {len(orders)} orders ({listed}); a document belongs "
             "to one: name the order (order:REFERENCE) or the stop (--stop N)"
         )
-    return orders[0], None
+    return Owner(orders[0])
 
 
 def record_document(
@@ -139,12 +158,13 @@ def record_document(
 ) -> UploadResult:
     """Check, store and record one upload; the caller commits."""
     content_type, extension = check_upload(data, filename=filename, max_bytes=max_bytes)
-    order, trip_stop = resolve_owner(session=session, ref=ref, stop=stop)
+    owner = resolve_owner(session=session, ref=ref, stop=stop)
+    order, trip_stop = owner.order, owner.trip_stop
     digest = hashlib.sha256(data).hexdigest()
-    # One query answers both: the same bytes already recorded, and the earlier versions.
-    same_type = session.exec(
-        select(Document).where(Document.order_id == order.id, Document.type == doc_type.value)
-    ).all()
+    # One query answers three: the same bytes already recorded, the earlier versions, and
+    # the types the order has recorded (an order holds a handful of documents).
+    recorded = session.exec(select(Document).where(Document.order_id == order.id)).all()
+    same_type = [document for document in recorded if document.type == doc_type.value]
     existing = next((document for document in same_type if document.sha256 == digest), None)
     if existing is not None:
         return UploadResult(existing, created=False, order_reference=order.reference)
@@ -166,7 +186,14 @@ def record_document(
         now=now,
     )
     session.flush()
-    return UploadResult(document, True, order.reference, earlier)
+    return UploadResult(
+        document,
+        True,
+        order.reference,
+        earlier,
+        order_document_types=frozenset({doc_type.value, *(d.type for d in recorded)}),
+        trip_ids=owner.trip_ids,
+    )
 
 
 def document_key(order_id: uuid.UUID, doc_type: DocumentType, sha256: str, extension: str) -> str:

@@ -72,8 +72,14 @@ def record_and_open_gates(
         now=now,
         by=by,
     )
+    order_id = result.document.order_id
     opened = open_document_gates(
-        session=session, now=now, by=by, order_ids=[result.document.order_id]
+        session=session,
+        now=now,
+        by=by,
+        order_ids=[order_id],
+        trip_ids=None if result.trip_ids is None else list(result.trip_ids),
+        order_document_types={order_id: result.order_document_types},
     )
     return Intake(result, opened, corrections)
 

@@ -26,7 +26,7 @@ from core.settings import get_settings
 from lifecycle.entities import in_chunks, load_snapshots
 from lifecycle.rescheduling import move_task
 from lifecycle.schedules import plan_task
-from lifecycle.snapshot_queries import recorded_document_types
+from lifecycle.snapshot_queries import DocumentTypes, recorded_document_types
 from models import Category, Document, Task, TaskDefinition, TaskStatus, TripOrder
 
 
@@ -37,12 +37,16 @@ def open_document_gates(
     by: str,
     order_ids: list[uuid.UUID] | None = None,
     limit: int = 2_000,
+    trip_ids: list[uuid.UUID] | None = None,
+    order_document_types: DocumentTypes | None = None,
 ) -> list[uuid.UUID]:
     """Re-plan waiting tasks whose documents may be complete; return the ids that moved.
 
-    With `order_ids`, only the tasks of those orders and of the trips carrying them.
+    With `order_ids`, only the tasks of those orders and of the trips carrying them. What
+    the caller has just read in this transaction is not read again: `trip_ids`, the trips
+    carrying `order_ids`; `order_document_types`, the types recorded per order.
     """
-    candidates = _waiting_with_documents(session, order_ids, limit)
+    candidates = _waiting_with_documents(session, order_ids, trip_ids, limit)
     moved: list[uuid.UUID] = []
     by_category: dict[Category, list[tuple[Task, TaskDefinition]]] = defaultdict(list)
     for task, definition in candidates:
@@ -50,8 +54,13 @@ def open_document_gates(
     zone = get_settings().timezone
     for category, pairs in by_category.items():
         for chunk in in_chunks(pairs):
-            recorded = recorded_document_types(
-                session, category, [task.entity_id for task, _ in chunk]
+            ids = [task.entity_id for task, _ in chunk]
+            recorded = (
+                order_document_types
+                if category is Category.ORDER
+                and order_document_types is not None
+                and all(entity_id in order_document_types for entity_id in ids)
+                else recorded_document_types(session, category, ids)
             )
             complete = [
                 (task, definition)
@@ -88,7 +97,10 @@ def open_document_gates(
 
 
 def _waiting_with_documents(
-    session: Session, order_ids: list[uuid.UUID] | None, limit: int
+    session: Session,
+    order_ids: list[uuid.UUID] | None,
+    trip_ids: list[uuid.UUID] | None,
+    limit: int,
 ) -> list[tuple[Task, TaskDefinition]]:
     """Waiting tasks of orders with a document, and of trips carrying an order with one;
     with `order_ids` (orders that just got one), the waiting tasks of those orders and of
@@ -109,9 +121,12 @@ def _waiting_with_documents(
         # given a condition it cannot index, SQLite reads every waiting task instead. (The
         # trips as a subquery, tried, saved this query but let PostgreSQL read every waiting
         # task too until its statistics knew the table, as right after an import.)
-        trip_ids = session.exec(
-            select(TripOrder.trip_id).where(col(TripOrder.order_id).in_(order_ids))
-        ).all()
+        if trip_ids is None:
+            trip_ids = list(
+                session.exec(
+                    select(TripOrder.trip_id).where(col(TripOrder.order_id).in_(order_ids))
+                ).all()
+            )
         scope = sa.and_(
             col(Task.category).in_([Category.ORDER.value, Category.TRIP.value]),
             col(Task.entity_id).in_([*order_ids, *trip_ids]),

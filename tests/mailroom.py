@@ -24,7 +24,7 @@ from core.settings import get_settings
 from delivery.claims import claim_ready_tasks
 from delivery.reports import DeliveryReport
 from delivery.sender import deliver_tasks
-from ingestion.documents import record_document
+from ingestion.intake import record_and_open_gates
 from lifecycle.document_gate import open_document_gates
 from lifecycle.entities import EntityRef
 from lifecycle.generation import generate_tasks
@@ -158,8 +158,8 @@ class Mailroom:
         return order
 
     def upload(self, order: Order, kind: str, data: bytes, *, source: str = "test") -> None:
-        """What `haulflow documents upload` does: record, open gates, commit."""
-        result = record_document(
+        """What `haulflow documents upload` does: record, corrections, gates, one commit."""
+        record_and_open_gates(
             session=self.session,
             store=self.store,
             ref=EntityRef(Category.ORDER, order.reference),
@@ -170,10 +170,6 @@ class Mailroom:
             max_bytes=get_settings().max_document_bytes,
             now=utcnow(),
         )
-        if result.created:
-            open_document_gates(
-                session=self.session, now=utcnow(), by="upload", order_ids=[order.id]
-            )
         self.session.commit()
 
     def drain(
