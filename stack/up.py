@@ -12,6 +12,7 @@ the URL file: the database, documents, mail sink and Prefect's history stay unde
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -296,33 +297,55 @@ def _print_ready(
     demo: bool,
     seconds: float,
 ) -> None:
+    run = command_name()
     order = "order:ORD-1001" if demo else "order:REFERENCE"
-    older = "haulflow tasks run send-pod order:ORD-0999 --dry-run --by alice"
+    older = f"{run} tasks run send-pod order:ORD-0999 --dry-run --by alice"
     scans = get_settings().var_dir / "demo"
     pod = scans / "ORD-1001-pod.pdf" if demo else Path("FILE")
     cmr = scans / "ORD-1001-cmr.pdf" if demo else Path("FILE")
     console.print(f"\n[bold green]ready[/bold green] in {seconds:.0f} s; Ctrl-C stops everything")
     console.print(f"  Prefect UI     {server.ui_url}")
-    console.print(f"  Prefect API    {server.api_url} (in {url_file}: every command finds it)")
     console.print(
-        f"  HTTP API       {api_url(get_settings())} (OpenAPI: /docs; a token: haulflow tokens "
+        f"  Prefect API    {server.api_url} (in {url_file}: every command {finds_it()} finds it)"
+    )
+    console.print(
+        f"  HTTP API       {api_url(get_settings())} (OpenAPI: /docs; a token: {run} tokens "
         "create NAME --scope read)"
     )
     console.print(
         f"  e-mails sent   {sink.directory} (one .eml per message; every command run on this "
         "folder sends there too)"
     )
-    console.print(f"  upload a POD   haulflow documents upload {order} pod {pod}")
-    console.print(f"  and its CMR    haulflow documents upload {order} cmr {cmr}")
-    console.print(f"  its tasks      haulflow tasks list {order}")
+    console.print(f"  upload a POD   {run} documents upload {order} pod {pod}")
+    console.print(f"  and its CMR    {run} documents upload {order} cmr {cmr}")
+    console.print(f"  its tasks      {run} tasks list {order}")
     if demo:
         console.print(f"  an older order {older} (or its Prefect UI form)")
-    console.print("  health         haulflow status")
+    console.print(f"  health         {run} status")
     if (used := prefect_api_url()) != server.api_url:
         console.print(
             f"[yellow]warning:[/yellow] PREFECT_API_URL is {used} in this shell, so commands run "
             "here talk to that server, not to this stack: unset it"
         )
+
+
+def command_name() -> str:
+    """How to type haulflow in another shell: `haulflow` when that is the one on the PATH
+    (or when started as `python -m cli`), else the path this command was started by, such
+    as `.venv/bin/haulflow` when the virtualenv is not activated."""
+    started_by = Path(sys.argv[0])
+    on_path = shutil.which("haulflow")
+    if started_by.name != "haulflow" or (on_path and Path(on_path).samefile(started_by)):
+        return "haulflow"
+    return str(started_by)
+
+
+def finds_it() -> str:
+    """Where another shell must be for its commands to find this stack: the same folder
+    (the default `var` is relative) or the same `HAULFLOW_VAR_DIR`."""
+    if "HAULFLOW_VAR_DIR" in os.environ:
+        return f"run with HAULFLOW_VAR_DIR={get_settings().var_dir.resolve()}"
+    return f"run from {Path.cwd()}"
 
 
 def _stop_all(stops: list[tuple[str, Callable[[], None]]], *, console: Console) -> bool:

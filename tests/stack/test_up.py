@@ -76,14 +76,19 @@ def up_factory(tmp_path: Path, ports: tuple[int, int]) -> Iterator[UpFactory]:
     kills it with its children if a test fails."""
     started: list[subprocess.Popen[bytes]] = []
 
-    def start(*args: str) -> Up:
+    def start(*args: str, script: Path | None = None) -> Up:
+        """`python -m cli up ARGS`, or the `haulflow` console script at `script` typed by
+        that path with the PATH as the test found it (a virtualenv not activated)."""
         log = tmp_path / "up.out"
+        command, env = [sys.executable, "-m", "cli"], None
+        if script is not None:
+            command = [str(script)]
+            path = os.environ.get("PATH", "").split(os.pathsep)
+            kept = [entry for entry in path if entry and Path(entry) != script.parent]
+            env = os.environ | {"PATH": os.pathsep.join(kept)}
         with log.open("wb") as output:
             process = subprocess.Popen(
-                [sys.executable, "-m", "cli", "up", *args],
-                cwd=tmp_path,
-                stdout=output,
-                stderr=output,
+                [*command, "up", *args], cwd=tmp_path, env=env, stdout=output, stderr=output
             )
         started.append(process)
         return process, log
@@ -100,10 +105,14 @@ def up_factory(tmp_path: Path, ports: tuple[int, int]) -> Iterator[UpFactory]:
         os.kill(pid, signal.SIGKILL)
 
 
+# The console script README's commands use (`.venv/bin/haulflow`).
+SCRIPT = Path(sys.executable).parent / "haulflow"
+
+
 @pytest.fixture
 def up(up_factory: UpFactory) -> Up:
-    """`haulflow up` on the embedded defaults."""
-    return up_factory()
+    """`.venv/bin/haulflow up` on the embedded defaults, the virtualenv not activated."""
+    return up_factory(script=SCRIPT)
 
 
 def test_up_serves_everything_until_ctrl_c(
@@ -118,6 +127,9 @@ def test_up_serves_everything_until_ctrl_c(
     url_file = var_dir / API_URL_FILE
     assert url_file.read_text().strip() == f"http://127.0.0.1:{prefect_port}/api"
     assert f"Prefect UI     http://127.0.0.1:{prefect_port}" in output
+    # What it says to type in another shell works there: the script by its path, the folder.
+    assert f"upload a POD   {SCRIPT} documents upload order:REFERENCE pod FILE" in output
+    assert f"every command run with HAULFLOW_VAR_DIR={var_dir.resolve()} finds it" in output
     ui = httpx.get(f"http://127.0.0.1:{prefect_port}/", timeout=10)
     assert ui.status_code == 200 and "<html" in ui.text
     with smtplib.SMTP("127.0.0.1", sink_port, timeout=10) as client:
