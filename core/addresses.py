@@ -101,6 +101,12 @@ def format_named(name: str, address: str) -> str:
     return f"{name} <{address}>"
 
 
+def shows_as_name(name: str) -> bool:
+    """Whether `name` can stand before an address as its display name: no `<` or `>`, and
+    not an address itself (TMS exports often fill a contact's name with its address)."""
+    return not ("<" in name or ">" in name or ("@" in name and _is_address(name)))
+
+
 def _is_address(text: str) -> bool:
     try:
         parse_address(text)

@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from core.addresses import format_named
+from core.addresses import format_named, shows_as_name
 from core.errors import HaulflowError
 from core.settings import get_settings
 from delivery.context import (
@@ -320,4 +320,7 @@ def _attachments(
 
 
 def _named(recipient: dict[str, Any]) -> str:
-    return format_named(str(recipient.get("name") or ""), str(recipient["email"]))
+    """`Name <address>`; a contact's name that cannot show as one (its own address, or
+    with `<` or `>`) is left out, and the e-mail still goes to the address."""
+    name = str(recipient.get("name") or "")
+    return format_named(name if shows_as_name(name) else "", str(recipient["email"]))
