@@ -69,8 +69,11 @@ def decoded_words(text: str) -> str | None:
     """`text` with its RFC 2047 encoded words decoded, or None when it has none."""
     if not ENCODED_WORD.search(text):
         return None
+    # Word by word, the text around them left as it is: the text may hold non-ASCII
+    # characters of its own (`Jérôme =?utf-8?q?Dupont?=`), which the stdlib's whole-header
+    # decoder refuses.
     try:
-        return str(make_header(decode_header(text)))
+        return ENCODED_WORD.sub(lambda word: str(make_header(decode_header(word[0]))), text)
     except (HeaderParseError, LookupError, UnicodeError, ValueError):
         return ""
 

@@ -63,8 +63,13 @@ class OutputTooLargeError(ValueError):
     """A template rendered past `MAX_RENDERED_CHARS`; rendering stopped there."""
 
 
-def in_timezone(value: dt.datetime, zone: str) -> dt.datetime:
+def in_timezone(value: dt.datetime | None, zone: str) -> dt.datetime:
     """The `in_timezone` filter: the same instant in the IANA time zone `zone`."""
+    if value is None:
+        raise ValueError(
+            "in_timezone was given no date (this entity has none); "
+            "write {% if the_date %}…{% endif %} around it"
+        )
     return value.astimezone(ZoneInfo(zone))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlmodel import Session, select
@@ -16,8 +17,9 @@ from sqlmodel import Session, select
 from core.settings import get_settings
 from lifecycle.generation import generate_tasks
 from models import Category, Communication, Mailbox, Order, Task, TaskEvent, TaskStatus, utcnow
-from tests.factories import make_contact, make_order, make_party, make_trip
+from tests.factories import REPO, apply_config, make_contact, make_order, make_party, make_trip
 from tests.mailroom import SEND_POD, Mailroom, pdf
+from tests.servers import Received
 
 
 def _order_with_contacts(session: Session) -> tuple[Order, list[str]]:
@@ -198,8 +200,11 @@ def test_an_error_only_real_data_triggers_fails_the_task_with_the_reason(
     folder_mailroom: Mailroom,
 ) -> None:
     room = folder_mailroom
-    room.configure()
-    # The template formats delivery_at; this order has none.
+    # The template formats delivery_at without a guard; this order has none.
+    unguarded = "{{ (order.delivery_at | in_timezone(customer.timezone)).strftime('%H:%M') }}"
+    room.configure(
+        orders=SEND_POD.replace("text_path: templates/send-pod/fr.txt", f'text: "{unguarded}"')
+    )
     order = room.order(delivery_at=None)
     room.upload(order, "pod", pdf("pod"))
     room.upload(order, "cmr", pdf("cmr"))
@@ -208,7 +213,9 @@ def test_an_error_only_real_data_triggers_fails_the_task_with_the_reason(
 
     task = _task(room.session, order)
     assert task.status == TaskStatus.FAILED
-    assert "fails on this entity's data" in (task.last_error or "")
+    assert "fails on this entity's data: ValueError: in_timezone was given no date" in (
+        task.last_error or ""
+    )
     assert room.sink.received == []
 
 
@@ -299,3 +306,89 @@ def test_the_relay_setting_sends_every_mailbox_through_one_server(
     room.drain()
 
     assert len(room.sink.received) == 1
+
+
+def test_a_contact_name_that_cannot_show_as_one_is_left_out_and_the_email_goes(
+    folder_mailroom: Mailroom,
+) -> None:
+    """TMS exports often fill a contact's name with its address; the name is dropped from
+    the header, never the e-mail."""
+    room = folder_mailroom
+    room.configure()
+    customer = make_party(room.session, language="en")
+    names = {
+        "pod@customer.example": "pod@customer.example",
+        "desk@customer.example": 'Quote " , <z@evil.example>; w@evil.example',
+        "jeanne@customer.example": "Jeanne Dupont",
+    }
+    for email, name in names.items():
+        make_contact(room.session, customer, "cmr-pod-processing", email=email, name=name)
+    order = make_order(room.session, customer)
+    generate_tasks(
+        session=room.session, category=Category.ORDER, entity_ids=[order.id], now=utcnow(), by="t"
+    )
+    room.session.commit()
+
+    room.upload(order, "pod", pdf("pod"))
+    room.upload(order, "cmr", pdf("cmr"))
+    room.drain()
+
+    [received] = room.sink.received
+    assert sorted(received.rcpt_tos) == sorted(names)
+    shown = {
+        address.addr_spec: address.display_name for address in received.message["To"].addresses
+    }
+    assert shown == {
+        "pod@customer.example": "",
+        "desk@customer.example": "",
+        "jeanne@customer.example": "Jeanne Dupont",
+    }
+    assert b"evil.example" not in received.data
+    assert _task(room.session, order).status == TaskStatus.DONE
+
+
+def _example_pod_email(
+    room: Mailroom, monkeypatch: pytest.MonkeyPatch, language: str, **order: Any
+) -> tuple[Received, Order]:
+    """The example configuration's POD e-mail for one order of a `language` customer."""
+    apply_config(room.session, (REPO / "examples" / "tasks.yaml").read_text(encoding="utf-8"))
+    room.session.commit()
+    monkeypatch.setenv("HAULFLOW_SMTP_RELAY", f"127.0.0.1:{room.sink.port}")
+    get_settings.cache_clear()
+    customer = make_party(room.session, language=language)
+    make_contact(room.session, customer, "cmr-pod-processing", email="pod@customer.example")
+    made = make_order(room.session, customer, **order)
+    generate_tasks(
+        session=room.session, category=Category.ORDER, entity_ids=[made.id], now=utcnow(), by="t"
+    )
+    room.session.commit()
+    room.upload(made, "pod", pdf("pod"))
+    room.upload(made, "cmr", pdf("cmr"))
+    room.drain()
+    assert _task(room.session, made).status == TaskStatus.DONE
+    [received] = room.sink.received
+    return received, made
+
+
+@pytest.mark.parametrize("language", ["fr", "en", "nl", "de"])
+def test_the_example_pod_email_goes_for_an_order_without_a_delivery_date(
+    folder_mailroom: Mailroom, monkeypatch: pytest.MonkeyPatch, language: str
+) -> None:
+    """An order created with its reference and customer only (as a TMS may post it first):
+    the example templates leave the delivery date out instead of failing the e-mail."""
+    received, order = _example_pod_email(
+        folder_mailroom, monkeypatch, language, delivery_at=None, customer_reference=None
+    )
+    text = received.message.get_body(("plain",)).get_content()
+    assert order.reference in text and "None" not in text
+
+
+def test_an_encoded_word_in_data_beside_accented_text_is_sent_as_it_reads(
+    folder_mailroom: Mailroom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A harmless encoded word in a reference, in the French subject "… (réf. X)": decoded
+    and checked word by word, the accented text around it as it is, and sent as it reads."""
+    received, order = _example_pod_email(
+        folder_mailroom, monkeypatch, "fr", customer_reference="=?utf-8?q?PO-77?="
+    )
+    assert received.message["Subject"] == f"POD/CMR - commande {order.reference} (réf. PO-77)"

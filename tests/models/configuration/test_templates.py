@@ -54,6 +54,17 @@ def test_in_timezone_filter_converts_to_the_party_zone() -> None:
     assert render_template(source, context("order"), html=False) == "10:15"
 
 
+def test_in_timezone_on_an_absent_date_says_how_to_guard_it() -> None:
+    source = "{{ (order.delivery_at | in_timezone(customer.timezone)).strftime('%H:%M') }}"
+    values = context("order")
+    values["order"] = values["order"] | {"delivery_at": None}
+
+    with pytest.raises(ValueError, match=r"given no date .* write \{% if"):
+        render_template(source, values, html=False)
+    guarded = "{% if order.delivery_at %}" + source + "{% endif %}"
+    assert render_template(guarded, values, html=False) == ""
+
+
 def test_html_is_autoescaped_and_text_is_not() -> None:
     values = {"carrier": {"name": "Martin & Fils <SA>"}}
 
