@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.markup import escape
 from rich.table import Column, Table
 
 from cli.output import console
-from core.errors import HaulflowError, NotConfiguredError
+from core.errors import HaulflowError
 from core.settings import get_settings
 from models import Category, TaskStatus, utcnow
 from services.entities import EntityTaskList, TaskHistoryLine, entity_page, parse_entity_ref
@@ -201,13 +201,7 @@ def _parse_category(value: str | None) -> Category | None:
 
 
 def _carrier_zone() -> ZoneInfo:
-    name = get_settings().timezone
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise NotConfiguredError(
-            f"HAULFLOW_TIMEZONE '{name}' is not an IANA timezone (e.g. Europe/Paris)"
-        ) from None
+    return ZoneInfo(get_settings().timezone)  # checked when the settings are read
 
 
 def _local(moment: datetime | None, zone: ZoneInfo) -> str:

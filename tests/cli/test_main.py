@@ -132,6 +132,21 @@ def test_a_setting_out_of_range_is_named_without_a_traceback(
 
 
 @pytest.mark.parametrize(
+    "command", [["status"], ["config", "show"], ["db", "status"], ["communications", "list", "order:ORD-1"]]
+)
+def test_an_unknown_time_zone_is_named_by_every_command(
+    run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    monkeypatch.setenv("HAULFLOW_TIMEZONE", "Mars/Olympus")
+    result = run_cli(*command)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: HAULFLOW_TIMEZONE='Mars/Olympus': not an IANA time zone; write one such as "
+        "Europe/Paris; fix the variable or unset it"
+    )
+
+
+@pytest.mark.parametrize(
     ("url", "message"),
     [
         ("postgresql+asyncpg://ops:s3cret@db/haulflow", "through psycopg, not asyncpg"),
