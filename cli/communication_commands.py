@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cli.output import console
+from core.errors import HaulflowError
 from core.moments import human_moment
 from core.settings import get_settings
 from services.entities import communications, parse_entity_ref
@@ -59,12 +61,30 @@ def download(
         str, typer.Argument(metavar="ID", help="The communication id or its first 8 characters.")
     ],
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Where to write the .eml file.")
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Where to write the .eml file: a file, a folder, or - for standard output.",
+        ),
     ] = None,
 ) -> None:
     """Write the archived e-mail, exactly as sent, after checking its sha256."""
     require_current_schema()
     row, data = archived_email(communication_id)
+    if output == Path("-"):
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
     target = output or Path(f"{row.id}.eml")
-    target.write_bytes(data)
+    if target.is_dir():
+        target = target / f"{row.id}.eml"
+    if target.exists() and target.read_bytes() != data:
+        raise HaulflowError(f"{target} exists and holds something else: choose another path")
+    try:
+        target.write_bytes(data)
+    except OSError as error:
+        raise HaulflowError(
+            f"cannot write {target}: {error.strerror or error}; choose another path (-o)"
+        ) from None
     console.print(f"wrote {escape(str(target))} ({len(data):,} bytes, sha256 verified)")

@@ -165,6 +165,24 @@ def test_resend_to_another_address_and_download_the_archive(
     session.expire_all()
     assert len(session.exec(select(Communication)).all()) == 2
 
+    # To standard output, into a folder; a path it cannot write, a file it would clobber.
+    piped = run_cli("communications", "download", rows[1]["id"], "-o", "-")
+    # (the output read as text: its CRLF line ends read as LF)
+    assert piped.returncode == 0
+    assert piped.stdout.encode() == sink.received[1].data.replace(b"\r\n", b"\n")
+    assert not Path("-").exists()
+    folder = tmp_path / "mails"
+    folder.mkdir()
+    assert run_cli("communications", "download", rows[0]["id"], "-o", folder).returncode == 0
+    assert (folder / f"{rows[0]['id']}.eml").read_bytes() == sink.received[0].data
+    missing = run_cli("communications", "download", rows[0]["id"], "-o", tmp_path / "no" / "x")
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    assert f"cannot write {tmp_path / 'no' / 'x'}: No such file or directory" in missing.stderr
+    clobbered = run_cli("communications", "download", rows[0]["id"], "-o", target)
+    assert clobbered.returncode == 1
+    assert f"{target} exists and holds something else: choose another path" in clobbered.stderr
+    assert target.read_bytes() == sink.received[1].data
+
 
 def test_refusals_are_clear_and_change_nothing(
     run_cli: RunCli, folder_mailroom: Mailroom, older_order: str
