@@ -204,8 +204,8 @@ def task_checks(health: TaskHealth, *, stale_minutes: int) -> list[Check]:
                 "warning",
                 f"{health.failed} failed task(s)",
                 [f"{line}" for line in health.newest_failed],
-                "fix the cause (the error says it), then `haulflow tasks resend TASK_ID`; "
-                "`haulflow tasks list --status failed` lists them all",
+                "fix the cause (the error says it), then `haulflow tasks run TASK_KEY ENTITY "
+                "--by YOU` sends it; `haulflow tasks list --status failed` lists them all",
             )
         )
     else:

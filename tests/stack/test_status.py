@@ -186,6 +186,8 @@ def test_task_states_are_counted(session: Session, run_cli: RunCli) -> None:
     assert "warning  paused tasks: 1 ready task(s) held by a paused mailbox" in out
     assert "warning  failed tasks: 6 failed task(s)" in out and ": 550 no 0" in out
     assert "550 no 5" not in out  # only the newest five are listed
+    # A failed task never went out: the hand run sends it (a resend is for what was sent).
+    assert "then `haulflow tasks run TASK_KEY ENTITY --by YOU` sends it" in " ".join(out.split())
     assert "warning  sending tasks: 1 task(s) sending for longer" in out
 
 
