@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, model_validator
 
-from core.text import excerpt
+from core.text import excerpt, unsafe_reason
 from models.configuration.catalog import CATEGORIES, DOCUMENT_TYPES
 from models.configuration.scalars import (
     Address,
@@ -38,7 +38,17 @@ DocumentType = Literal["pod", "cmr", "other"]
 SmtpSecurity = Literal["plain", "starttls", "ssl"]
 UncertainDelivery = Literal["resend", "hold"]
 CorrectedDocument = Literal["ignore", "notify", "resend"]
-Text = Annotated[str, Field(min_length=1)]
+
+
+def _visible_line(value: str) -> str:
+    """One line of visible characters: a name reaches e-mail headers and command output."""
+    reason = unsafe_reason(value)
+    if reason is not None:
+        raise ValueError(f"{excerpt(value)} {reason}")
+    return value
+
+
+Text = Annotated[str, Field(min_length=1), AfterValidator(_visible_line)]
 
 _RESPONSIBLE = re.compile(r"(user|team|role):(\S+)")
 

@@ -136,7 +136,29 @@ def test_subject_must_render_to_one_line(check: Check, header: str, line_of: Lin
     problem = single(check(text))
 
     assert problem.line == line_of(text, "subject:")
-    assert "single line" in problem.message
+    assert "contains U+000A LINE FEED (a line break)" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("'=?utf-8?q?TM=0d=0aBcc:_evil@x.example?='", "hides U+000D CARRIAGE RETURN"),
+        ('"Martin\\e[31mRED"', "contains U+001B ESCAPE"),
+        ('"Service\\u202e client"', "contains U+202E"),
+    ],
+)
+@pytest.mark.parametrize("where", ["Transports Test", "Service client", "Alice", "Night desk"])
+def test_names_are_one_visible_line(
+    check: Check, header: str, line_of: LineOf, name: str, reason: str, where: str
+) -> None:
+    """The carrier's, a team's, a user's or a role's name reaches e-mail headers and
+    command output: one line of visible characters, also once its encoded words decode."""
+    text = header.replace(f"name: {where}", f"name: {name}") + task("key: a\nname: A")
+
+    problem = single(check(text))
+
+    assert problem.line == line_of(text, name)
+    assert reason in problem.message
 
 
 def test_line_break_in_reply_to_is_rejected(check: Check, header: str, line_of: LineOf) -> None:
