@@ -95,15 +95,8 @@ def _one_line(value: str) -> str:
     return value
 
 
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("holds a NUL character; remove it")
-    return value
-
-
 # Text fields: what a database column can hold and a history line can show.
 OneLine = Annotated[str, AfterValidator(_one_line)]
-Note = Annotated[str, AfterValidator(_no_nul)]
 
 
 class Entities(StrEnum):
@@ -141,7 +134,7 @@ class FinishIn(BaseModel):
         min_length=1, max_length=500, description="Task ids or 8+ digit prefixes."
     )
     by: OneLine = Field(min_length=1, max_length=100, description="The haulflow username.")
-    note: Note | None = Field(default=None, max_length=2000)
+    note: OneLine | None = Field(default=None, max_length=2000)
 
 
 class RunIn(BaseModel):

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from cli.output import console
+from cli.output import console, one_line
 from core.errors import NotFoundError
 from core.moments import human_moment
 from core.settings import get_settings
@@ -31,7 +31,9 @@ def upload(
     stop: Annotated[
         int | None, typer.Option(help="Trip stop number, when a trip carries several orders.")
     ] = None,
-    source: Annotated[str, typer.Option(help="Who or what uploads, recorded.")] = "cli",
+    source: Annotated[
+        str, typer.Option(help="Who or what uploads, recorded.", callback=one_line)
+    ] = "cli",
 ) -> None:
     """Store the file, record it against exactly one order; the same bytes twice count once."""
     settings = get_settings()

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import typer
 from rich.console import Console
 from rich.errors import MarkupError
+
+from core.text import excerpt, unsafe_reason
 
 
 class _SafeConsole(Console):
@@ -33,3 +36,11 @@ class _SafeConsole(Console):
 
 console = _SafeConsole(highlight=False, soft_wrap=True, emoji=False)
 stderr = _SafeConsole(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+
+
+def one_line(value: str | None) -> str | None:
+    """A typer callback: a text that is recorded and printed again (a note, a source) is one
+    line of visible characters, so it can never clear a terminal or forge a history line."""
+    if value is not None and (reason := unsafe_reason(value)) is not None:
+        raise typer.BadParameter(f"{excerpt(value)} {reason}")
+    return value

@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Column, Table
 
-from cli.output import console
+from cli.output import console, one_line
 from core.errors import HaulflowError
 from core.settings import get_settings
 from models import Category, TaskStatus, utcnow
@@ -45,7 +45,9 @@ By = Annotated[
         help="Username recorded as who acted (a known, active user).",
     ),
 ]
-Note = Annotated[str | None, typer.Option(help="Why, kept in each task's history.")]
+Note = Annotated[
+    str | None, typer.Option(help="Why, kept in each task's history.", callback=one_line)
+]
 
 
 @app.command("list")

@@ -115,6 +115,10 @@ def test_done_and_skip_are_all_or_nothing_and_name_the_token(
     nul = tms.post("/tasks/skip", json=body | {"by": "ali\u0000ce"})
     assert nul.status_code == 422 and "one line of text" in nul.text
     assert tms.get(f"/orders/{order.reference}/tasks/send%00pod/explanation").status_code == 422
+    # A note is printed in every history: no terminal escape, no line that forges another.
+    for note in ("ok\u001b[2J", "ok\r\n2026-12-07 19:24  open → done  by bob"):
+        forged = tms.post("/tasks/skip", json=body | {"note": note})
+        assert forged.status_code == 422 and "one line of text" in forged.text
 
 
 def test_explain_and_a_dry_run_answer_as_the_cli_does(

@@ -132,7 +132,8 @@ def test_a_setting_out_of_range_is_named_without_a_traceback(
 
 
 @pytest.mark.parametrize(
-    "command", [["status"], ["config", "show"], ["db", "status"], ["communications", "list", "order:ORD-1"]]
+    "command",
+    [["status"], ["config", "show"], ["db", "status"], ["communications", "list", "order:ORD-1"]],
 )
 def test_an_unknown_time_zone_is_named_by_every_command(
     run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, command: list[str]

@@ -95,6 +95,12 @@ def test_done_then_worklist(
         (["tasks", "list", "--status", "open,bogus"], "unknown status 'bogus'; valid: open,"),
         (["tasks", "list", "--category", "orders"], "unknown category 'orders'; valid: order,"),
         (["tasks", "done", "0123abcd"], "say who finishes the tasks: --by USERNAME"),
+        # Recorded and printed in every history: one visible line.
+        (["tasks", "skip", "0123abcd", "--note", "ok\x1b[2J"], "contains U+001B ESCAPE"),
+        (
+            ["documents", "upload", "order:X", "pod", "x.pdf", "--source", "scan\nFAKE"],
+            "contains U+000A LINE FEED",
+        ),
     ],
 )
 def test_bad_input_is_explained(run_cli: RunCli, args: list[str], message: str) -> None:
