@@ -20,7 +20,7 @@ from prefect.states import Failed
 from models import Category
 from tasks.audit import publish_entity_artifacts
 from tasks.outcomes import final_state, rename_run, shown, warn_problems
-from tasks.runs import run_task_by_hand, tag_run, via_from_tags
+from tasks.runs import log_dry_run, run_task_by_hand, tag_run, via_from_tags
 
 
 def _target(parameters: dict[str, Any]) -> str:
@@ -85,6 +85,7 @@ async def run_task(
         return Failed(message=result["refused"])
     get_run_logger().info("%s", result["summary"])
     warn_problems(result["problems"])
+    failing = log_dry_run(result["rows"]) if dry_run else 0
     if not dry_run:
         publish_entity_artifacts(result["entities"])
     await acreate_table_artifact(
@@ -99,6 +100,8 @@ async def run_task(
     if not counts["sent"] and not counts["queued"] and result["already_sent"]:
         sent = "already sent, nothing sent"
     done = "dry run, nothing sent" if dry_run else sent
+    if failing:
+        done += f", {failing} would fail"
     await rename_run(f"{task_key} on {_target(flow_run.get_parameters())}: {done}")
     return final_state(result["problems"], summary=result["summary"], result=counts)
 

@@ -110,6 +110,30 @@ class _Progress:
         )
 
 
+# A dry run's findings in its log, one line an entity, up to this many (then the artifact).
+DRY_RUN_LOG_LINES = 50
+
+
+def log_dry_run(rows: list[dict[str, Any]]) -> int:
+    """Log what a dry run found, as the CLI prints it: who would get what, and at WARNING
+    each entity whose e-mail would fail and why. Returns how many would fail."""
+    logger = get_run_logger()
+    failing = 0
+    for number, row in enumerate(rows):
+        fails = str(row["outcome"]).startswith("would fail")
+        failing += fails
+        if number >= DRY_RUN_LOG_LINES:
+            continue
+        line = f"{row['entity']}: {row['outcome']}"
+        if row["would send to"] != "-":
+            line += f" to {row['would send to']}: {row['subject']}"
+        (logger.warning if fails else logger.info)("%s", line)
+    if len(rows) > DRY_RUN_LOG_LINES:
+        logger.info("and %s more entities: the run's table artifact lists them all",
+                    f"{len(rows) - DRY_RUN_LOG_LINES:,}")  # fmt: skip
+    return failing
+
+
 def describe_run(result: RunResult, *, dry_run: bool) -> dict[str, Any]:
     """Per entity what the run did and who got (or would get) which e-mail, with counts."""
     report = summarize(result.report)

@@ -9,6 +9,7 @@ SMTP server over TCP and are checked in the bytes it received; the database is r
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -145,10 +146,14 @@ def test_every_deployment_runs_on_the_served_stack(
     room = sqlite_room
     session = room.session
     older = _older_order(session, "pod@older.example")
+    # An older order whose customer has nobody to send its POD to: a dry run says it fails.
+    nobody = make_order(session, make_party(session))
+    session.commit()
     # Every category has an e-mail task; serving starts after, so its forms offer them.
     room.configure(orders=SEND_POD, trips=TRIP_POD, bookings=BOOKING_MAIL, invoices=INVOICE_MAIL)
-    room.upload(older, "pod", pdf("older pod"))
-    room.upload(older, "cmr", pdf("older cmr"))
+    for order in (older, nobody):
+        room.upload(order, "pod", pdf(f"pod {order.reference}"))
+        room.upload(order, "cmr", pdf(f"cmr {order.reference}"))
     request.getfixturevalue("served")
     assert len(DEPLOYMENT_NAMES) == 11
 
@@ -182,6 +187,22 @@ def test_every_deployment_runs_on_the_served_stack(
     [row] = _artifact(client, dry_id, "run-order-task")
     assert row["would send to"] == "pod@older.example" and older.reference in row["subject"]
     assert dry.name == f"send-pod on {older.reference}: dry run, nothing sent"
+    # What it found is in the run's log too, as the CLI prints it; a failure at WARNING.
+    logged = {log.message: log.level for log in _logs(client, dry_id, "would send")}
+    would = f"order:{older.reference}: would send 1 e-mail(s) to pod@older.example: "
+    assert any(message.startswith(would) for message in logged), logged
+    failing = _run(client, hand_run_deployment(Category.ORDER), task_key="send-pod",
+                   requested_by="alice", entities=[nobody.reference], dry_run=True)  # fmt: skip
+    assert failing.name == f"send-pod on {nobody.reference}: dry run, nothing sent, 1 would fail"
+    [(message, level)] = [
+        (message, level)
+        for message, level in {
+            log.message: log.level for log in _logs(client, failing.id, "would fail")
+        }.items()
+        if message.startswith(f"order:{nobody.reference}: would fail: ")
+    ]
+    assert level == logging.WARNING and "recipient" in message, message
+    assert room.sink.received == []
 
     # The real run sends exactly one e-mail, recorded with the run's id everywhere.
     real = _run(client, hand_run_deployment(Category.ORDER), task_key="send-pod",
@@ -220,7 +241,7 @@ def test_every_deployment_runs_on_the_served_stack(
     assert unknown.state is not None and unknown.state.is_failed()
     assert unknown.state.message.startswith("order ORD-NOPE does not exist: import the order")
     assert unknown.name == "send-pod on ORD-NOPE: refused"
-    logs = " ".join(log.message for log in _logs(client, unknown.id))
+    logs = " ".join(log.message for log in _logs(client, unknown.id, "does not exist"))
     assert "ORD-NOPE does not exist" in logs and "Traceback" not in logs
 
     # A key the form does not offer is refused by the server before any run exists.
@@ -307,10 +328,16 @@ def _run_artifacts(client: SyncPrefectClient, run_id: uuid.UUID) -> list[Any]:
     )
 
 
-def _logs(client: SyncPrefectClient, run_id: uuid.UUID) -> list[Any]:
+def _logs(client: SyncPrefectClient, run_id: uuid.UUID, awaited: str = "") -> list[Any]:
+    """The run's log lines, once one holds `awaited` (the runner ships them after the run
+    ends, a moment later)."""
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
-    return client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
+    def read() -> list[Any]:
+        return client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
+
+    wait_until(lambda: any(awaited in log.message for log in read()), 30, f"a log with {awaited}")
+    return read()
 
 
 def _task(session: Session, entity_id: uuid.UUID) -> Task:
