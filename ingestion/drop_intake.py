@@ -219,8 +219,8 @@ def _wait(
         )
         session.commit()
     message = (
-        f"waiting for {address.ref.category.value} {address.ref.reference}: {missing} yet; "
-        f"recorded once it is imported (until {human_moment(row.expires_at)})"
+        f"waiting for {address.ref.category.value} {address.ref.reference}, not imported yet: "
+        f"recorded once it is (until {human_moment(row.expires_at)})"
     )
     logger.warning("s3://%s/%s: %s", event.bucket, event.key, message)
     return DropOutcome("pending", event.key, message)
