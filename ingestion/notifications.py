@@ -93,8 +93,13 @@ def parse_s3_event(body: str) -> tuple[tuple[ObjectCreated, ...], str | None]:
                     size=int(s3["object"].get("size", 0)),
                 )
             )
-        except (KeyError, TypeError, ValueError) as error:
+        except KeyError as error:
             return (), f"an S3 event record lacks {error}; {_POINT_ONLY}"
+        except (TypeError, ValueError):
+            return (), (
+                "an S3 event record is not of S3's shape (eventName, s3.bucket.name, "
+                f"s3.object.key, a whole number for s3.object.size); {_POINT_ONLY}"
+            )
     return tuple(created), None
 
 

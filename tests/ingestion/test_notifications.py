@@ -66,12 +66,19 @@ def test_an_sns_envelope_is_opened_and_the_test_event_announces_nothing() -> Non
         ('{"Type": "Notification"}', "not JSON"),
         ('{"detail-type": "Object Created"}', "no `Records`"),
         ('{"Records": [{"eventName": "ObjectCreated:Put"}]}', "lacks 's3'"),
+        (
+            '{"Records": [{"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "b"}, '
+            '"object": {"key": "k", "size": "x"}}}]}',
+            "not of S3's shape (eventName, s3.bucket.name, s3.object.key, a whole number",
+        ),
+        ('{"Records": [{"eventName": "ObjectCreated:Put", "s3": []}]}', "not of S3's shape"),
     ],
 )
 def test_a_message_that_is_not_an_s3_event_is_a_problem(body: str, says: str) -> None:
     events, problem = parse_s3_event(body)
     assert events == () and problem is not None
     assert says in problem and "send only S3 event notifications" in problem
+    assert "invalid literal" not in problem and "indices" not in problem  # Python's words
 
 
 def test_inbox_keys_name_an_order_a_trip_or_a_trip_stop() -> None:
