@@ -48,7 +48,7 @@ def check_status(*, stale_minutes: int, now: datetime | None = None) -> StatusRe
     api_url, source = api_url_and_source()
     checks = [_server_check(api_url, source)]
     if api_url is not None and checks[0].severity == "ok":
-        started_at = _stack_started_at(source)
+        started_at = _stack_started_at(api_url)
         checks += _prefect_checks(api_url, now=now, started_at=started_at)
         checks += _dispatcher_check(now=now, started_at=started_at)
     checks += _leftover_check()
@@ -114,12 +114,14 @@ def _leftover_check() -> list[Check]:
     ]
 
 
-def _stack_started_at(source: str | None) -> datetime | None:
-    """When `haulflow up` started, from its URL file; None when the URL came from elsewhere."""
-    if source != str(_url_file()):
-        return None
+def _stack_started_at(api_url: str) -> datetime | None:
+    """When `haulflow up` started the server at `api_url`, from its URL file (also when the
+    shell exports the same URL as PREFECT_API_URL); None for a server `up` did not start."""
+    url_file = _url_file()
     try:
-        return datetime.fromtimestamp(_url_file().stat().st_mtime, UTC)
+        if url_file.read_text(encoding="utf-8").strip() != api_url:
+            return None
+        return datetime.fromtimestamp(url_file.stat().st_mtime, UTC)
     except OSError:
         return None
 

@@ -116,7 +116,10 @@ def up(up_factory: UpFactory) -> Up:
 
 
 def test_up_serves_everything_until_ctrl_c(
-    up: tuple[subprocess.Popen[bytes], Path], ports: tuple[int, int], run_cli: RunCli
+    up: tuple[subprocess.Popen[bytes], Path],
+    ports: tuple[int, int],
+    run_cli: RunCli,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     process, log = up
     prefect_port, sink_port = ports
@@ -139,6 +142,13 @@ def test_up_serves_everything_until_ctrl_c(
     status = run_cli("status")
     assert status.returncode == 0, status.stdout + status.stderr
     assert "deployments served" in status.stdout and "healthy" in status.stdout
+    # The same with the URL exported (as the stock `prefect` CLI needs it): a stack this
+    # young has had no sweep yet, and that is no problem either way.
+    monkeypatch.setenv("PREFECT_API_URL", url_file.read_text().strip())
+    exported = run_cli("status")
+    assert exported.returncode == 0, exported.stdout + exported.stderr
+    assert "PREFECT_API_URL" in exported.stdout and "problem" not in exported.stdout
+    monkeypatch.delenv("PREFECT_API_URL")
     assert len(stack_processes(var_dir)) >= 3  # the Prefect server, `serve` and `api`
     api_port = get_settings().api_port
     assert f"HTTP API       http://127.0.0.1:{api_port}" in output
