@@ -150,10 +150,11 @@ def hand_run(
 ) -> RunResult:
     """Send (or with `dry_run`, preview) the task `key` by hand, page by page; `at_most`
     refuses a run over more entities before anything is sent; `category` refuses a task of
-    another category; `flow_run_id` (a Prefect run's) is recorded on every step."""
+    another category; `flow_run_id` (a Prefect run's) is recorded on every step. An entity
+    named twice (`ORD-1`, `order:ORD-1`) is run once."""
     return run_by_hand(
         key=key,
-        refs=refs,
+        refs=list(dict.fromkeys(refs)),
         created_before=created_before,
         dry_run=dry_run,
         by=by,
