@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import threading
 from collections.abc import Iterator
@@ -210,6 +211,8 @@ def _parse_day(text: str) -> datetime:
     try:
         day = datetime.strptime(text, "%Y-%m-%d")
     except ValueError:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
+            raise HaulflowError(f"--created-before '{text}': no such day") from None
         raise HaulflowError(f"--created-before '{text}': write a day as YYYY-MM-DD") from None
     return carrier_midnight(day.date())
 

@@ -193,12 +193,14 @@ def test_refusals_are_clear_and_change_nothing(
     nobody = run_cli("tasks", "run", "send-pod", older_order)
     stranger = run_cli("tasks", "run", "send-pod", older_order, "--by", "mallory")
     missing = run_cli("tasks", "run", "send-pod", older_order, "--by", "alice")
+    no_day = run_cli("tasks", "run", "send-pod", "--created-before", "2026-02-30", "--by", "alice")
 
+    assert no_day.returncode == 1 and "--created-before '2026-02-30': no such day" in no_day.stderr
     assert unknown.returncode == 1 and "no task definition 'no-such-task'" in unknown.stderr
     assert nobody.returncode == 1 and "--by USERNAME" in nobody.stderr
     assert stranger.returncode == 1 and "mallory" in stranger.stderr
     assert "missing documents: cmr, pod" in missing.stdout
-    for result in (unknown, nobody, stranger, missing):
+    for result in (unknown, nobody, stranger, missing, no_day):
         assert "Traceback" not in result.stderr
     assert folder_mailroom.sink.received == []
 
