@@ -33,7 +33,8 @@ from storage.s3 import S3Store
 from tests.factories import make_order
 from tests.statements import counted_statements
 
-# Reconciliation leaves objects younger than two minutes alone; these tests write them now.
+# Reconciliation leaves objects younger than two minutes alone; these tests write them now
+# and reconcile as if ten minutes later, from each test's own start (`_ten_minutes_on`).
 NOW = datetime.now(UTC) + timedelta(minutes=10)
 MAX_BYTES = 10_000
 PDF = b"%PDF-1.7\n% POD signed at delivery\n"
@@ -58,6 +59,15 @@ def store(request: pytest.FixtureRequest, tmp_path: Path, s3_endpoint: str) -> D
         return FolderStore(tmp_path / "documents")
     bucket = request.getfixturevalue("s3_env")
     return S3Store(s3_client(s3_endpoint), bucket, prefix="carrier-a")
+
+
+@pytest.fixture(autouse=True)
+def _ten_minutes_on() -> None:
+    """`NOW` from this test's start: taken once when pytest collected the module, it was
+    already past by the time a slow suite reached these tests, and every object written
+    then looked too young to record."""
+    global NOW
+    NOW = datetime.now(UTC) + timedelta(minutes=10)
 
 
 def key_for(order_id: uuid.UUID, data: bytes, doc_type: DocumentType = DocumentType.POD) -> str:
