@@ -117,33 +117,38 @@ def test_messages_never_break_a_path_on_a_narrow_terminal(
     assert f"sqlite:///{tmp_path / 'var' / 'haulflow.db'}" in result.stdout
 
 
-@pytest.mark.parametrize("command", [["status"], ["serve"], ["tasks", "list", "--status", "open"]])
-def test_a_setting_out_of_range_is_named_without_a_traceback(
-    run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, command: list[str]
-) -> None:
-    # Ten seconds would queue sweeps behind each other: refused before anything starts.
-    monkeypatch.setenv("HAULFLOW_SWEEP_INTERVAL_SECONDS", "10")
-    result = run_cli(*command)
-    assert result.returncode == 1
-    assert result.stderr.strip() == (
-        "error: HAULFLOW_SWEEP_INTERVAL_SECONDS='10': Input should be greater than or equal "
-        "to 30; fix the variable or unset it"
-    )
-
-
 @pytest.mark.parametrize(
-    "command",
-    [["status"], ["config", "show"], ["db", "status"], ["communications", "list", "order:ORD-1"]],
+    ("variable", "value", "message", "command"),
+    [
+        # Ten seconds would queue sweeps behind each other: refused before anything starts.
+        *(
+            ("SWEEP_INTERVAL_SECONDS", "10", "Input should be greater than or equal to 30", c)
+            for c in (["status"], ["serve"], ["tasks", "list", "--status", "open"])
+        ),
+        *(
+            ("TIMEZONE", "Mars/Olympus", "not an IANA time zone; write one such as Europe/Paris", c)
+            for c in (
+                ["status"],
+                ["config", "show"],
+                ["db", "status"],
+                ["communications", "list", "order:ORD-1"],
+            )
+        ),
+    ],
 )
-def test_an_unknown_time_zone_is_named_by_every_command(
-    run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, command: list[str]
+def test_a_setting_that_does_not_fit_is_named_by_every_command(
+    run_cli: RunCli,
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    value: str,
+    message: str,
+    command: list[str],
 ) -> None:
-    monkeypatch.setenv("HAULFLOW_TIMEZONE", "Mars/Olympus")
+    monkeypatch.setenv(f"HAULFLOW_{variable}", value)
     result = run_cli(*command)
     assert result.returncode == 1
     assert result.stderr.strip() == (
-        "error: HAULFLOW_TIMEZONE='Mars/Olympus': not an IANA time zone; write one such as "
-        "Europe/Paris; fix the variable or unset it"
+        f"error: HAULFLOW_{variable}='{value}': {message}; fix the variable or unset it"
     )
 
 

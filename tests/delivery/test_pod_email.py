@@ -315,25 +315,14 @@ def test_a_contact_name_that_cannot_show_as_one_is_left_out_and_the_email_goes(
     the header, never the e-mail."""
     room = folder_mailroom
     room.configure()
-    customer = make_party(room.session, language="en")
     names = {
         "pod@customer.example": "pod@customer.example",
         "desk@customer.example": 'Quote " , <z@evil.example>; w@evil.example',
         "jeanne@customer.example": "Jeanne Dupont",
     }
-    for email, name in names.items():
-        make_contact(room.session, customer, "cmr-pod-processing", email=email, name=name)
-    order = make_order(room.session, customer)
-    generate_tasks(
-        session=room.session, category=Category.ORDER, entity_ids=[order.id], now=utcnow(), by="t"
-    )
-    room.session.commit()
 
-    room.upload(order, "pod", pdf("pod"))
-    room.upload(order, "cmr", pdf("cmr"))
-    room.drain()
+    received, order = _pod_email(room, "en", names)
 
-    [received] = room.sink.received
     assert sorted(received.rcpt_tos) == sorted(names)
     shown = {
         address.addr_spec: address.display_name for address in received.message["To"].addresses
@@ -355,8 +344,17 @@ def _example_pod_email(
     room.session.commit()
     monkeypatch.setenv("HAULFLOW_SMTP_RELAY", f"127.0.0.1:{room.sink.port}")
     get_settings.cache_clear()
+    return _pod_email(room, language, {"pod@customer.example": None}, **order)
+
+
+def _pod_email(
+    room: Mailroom, language: str, contacts: dict[str, str | None], **order: Any
+) -> tuple[Received, Order]:
+    """One order of a `language` customer with these POD contacts (address: name), its POD
+    and CMR uploaded, drained: its one e-mail, the task done."""
     customer = make_party(room.session, language=language)
-    make_contact(room.session, customer, "cmr-pod-processing", email="pod@customer.example")
+    for email, name in contacts.items():
+        make_contact(room.session, customer, "cmr-pod-processing", email=email, name=name)
     made = make_order(room.session, customer, **order)
     generate_tasks(
         session=room.session, category=Category.ORDER, entity_ids=[made.id], now=utcnow(), by="t"
