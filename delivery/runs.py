@@ -276,3 +276,7 @@ def _check_target(
         raise ConflictError(f"the task is for {category.value}s, not {', '.join(wrong)}")
     if not refs and created_before is None:
         raise ConflictError("name entities (order:REFERENCE ...) or give --created-before DATE")
+    if refs and created_before is not None:
+        raise ConflictError(
+            "name entities (order:REFERENCE ...) or give --created-before DATE, not both"
+        )

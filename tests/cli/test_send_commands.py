@@ -194,13 +194,17 @@ def test_refusals_are_clear_and_change_nothing(
     stranger = run_cli("tasks", "run", "send-pod", older_order, "--by", "mallory")
     missing = run_cli("tasks", "run", "send-pod", older_order, "--by", "alice")
     no_day = run_cli("tasks", "run", "send-pod", "--created-before", "2026-02-30", "--by", "alice")
+    both = run_cli(
+        "tasks", "run", "send-pod", older_order, "--created-before", "2100-01-01", "--by", "alice"
+    )  # fmt: skip
 
     assert no_day.returncode == 1 and "--created-before '2026-02-30': no such day" in no_day.stderr
+    assert both.returncode == 1 and "--created-before DATE, not both" in both.stderr
     assert unknown.returncode == 1 and "no task definition 'no-such-task'" in unknown.stderr
     assert nobody.returncode == 1 and "--by USERNAME" in nobody.stderr
     assert stranger.returncode == 1 and "mallory" in stranger.stderr
     assert "missing documents: cmr, pod" in missing.stdout
-    for result in (unknown, nobody, stranger, missing, no_day):
+    for result in (unknown, nobody, stranger, missing, no_day, both):
         assert "Traceback" not in result.stderr
     assert folder_mailroom.sink.received == []
 
