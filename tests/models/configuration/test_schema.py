@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from models import Booking, Invoice, Order, Party, Trip
 from models.configuration import Configuration, load_configuration
+from models.configuration.catalog import CATEGORIES
 from models.configuration.scalars import format_offset, parse_offset
+from models.configuration.templates import render_subject, render_template, sample_context
 
 EXAMPLE = Path(__file__).parents[3] / "examples" / "tasks.yaml"
 
@@ -84,6 +87,44 @@ def test_template_files_are_inlined_and_their_paths_kept(example: Configuration)
     assert french.text_path == "templates/send-pod/fr.txt"
     assert french.text is not None and "{{ order.reference }}" in french.text
     assert french.html is not None and french.html.startswith("<p>")
+
+
+def _sparse(category: str, kept: str | None) -> dict[str, object]:
+    """The sample context with every field a TMS may leave empty (a nullable column) None,
+    but `kept`: the date a date-scheduled task waits for is there when it runs."""
+    context = sample_context(category, task_key="k", task_name="Task", carrier="Transports Test")
+    models = {"order": Order, "booking": Booking, "trip": Trip, "invoice": Invoice}
+    party = CATEGORIES[category].party
+    for key, model in ((category, models[category]), (party, Party)):
+        columns = model.__table__.c  # type: ignore[attr-defined]
+        values = context[key]
+        assert isinstance(values, dict)
+        context[key] = {
+            name: None if name in columns and columns[name].nullable and name != kept else value
+            for name, value in values.items()
+        }
+    return context
+
+
+def test_example_emails_read_well_when_optional_fields_are_empty(example: Configuration) -> None:
+    """No example e-mail fails or prints "None" for a date, a vehicle or a driver not given."""
+    rendered = 0
+    for entry in example.definitions():
+        email = entry.definition.email
+        if email is None:
+            continue
+        schedule = entry.definition.schedule
+        context = _sparse(entry.category, schedule.date if schedule.on == "date" else None)
+        for language, template in email.languages.items():
+            parts = [render_subject(template.subject, context)] + [
+                render_template(body, context, html=html)
+                for body, html in ((template.text, False), (template.html, True))
+                if body is not None
+            ]
+            rendered += 1
+            for part in parts:
+                assert "None" not in part, (entry.definition.key, language, part)
+    assert rendered >= 8
 
 
 def test_stored_document_reads_back_to_the_same_configuration(example: Configuration) -> None:
