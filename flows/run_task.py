@@ -82,7 +82,7 @@ async def run_task(
     if "refused" in result:
         get_run_logger().error("%s", result["refused"])
         await rename_run(f"{task_key} on {_target(flow_run.get_parameters())}: refused")
-        return Failed(message=result["refused"])
+        return Failed(name="Refused" if result["input"] else "Failed", message=result["refused"])
     get_run_logger().info("%s", result["summary"])
     warn_problems(result["problems"])
     failing = log_dry_run(result["rows"]) if dry_run else 0

@@ -1,7 +1,8 @@
 """The flow-run half of `haulflow status`: haulflow runs that crashed or failed lately.
 
 A crashed or failed run is a problem (status exits 1); a run that ended `Postponed` or
-`Held` (`tasks.outcomes`) left work that retries by itself or waits for a person: a warning.
+`Held` (`tasks.outcomes`) left work that retries by itself or waits for a person, and a hand
+run `Refused` what a person gave it (a reference that does not exist): warnings.
 Runs that ended before the current `haulflow up` started were cut short by the previous
 stack's stop and are history, not a problem now.
 """
@@ -23,6 +24,8 @@ LOOKBACK = timedelta(hours=1)
 LISTED = 5
 # Failed states that are an outcome, not a breakage: the runs list shows them red anyway.
 LEFT_BEHIND = ("Postponed", "Held")
+# A hand run refused its input (`flows.run_task`): the person who started it was told why.
+REFUSED = "Refused"
 
 
 def flow_names() -> list[str]:
@@ -34,12 +37,14 @@ def flow_names() -> list[str]:
 def run_checks(
     client: SyncPrefectClient, *, api_url: str, now: datetime, started_at: datetime | None
 ) -> list[Check]:
-    """Crashed or failed runs of the last hour (a problem), runs that left work (a warning)."""
+    """Crashed or failed runs of the last hour (a problem), runs that left work or refused
+    a person's input (warnings)."""
     since = now - LOOKBACK
     if started_at is not None and started_at > since:
         since = started_at
     runs = _failed_runs(client, since)
-    broken = [run for run in runs if not _left_behind(run)]
+    refused = [run for run in runs if _refused(run)]
+    broken = [run for run in runs if not _left_behind(run) and not _refused(run)]
     left = [run for run in runs if _left_behind(run)]
     ui = api_url.removesuffix("/api")
     checks = []
@@ -69,6 +74,18 @@ def run_checks(
                 [_line(run, ui) for run in left[:LISTED]],
                 "postponed e-mails retry by themselves; the WARNING lines of each run name "
                 "the task and the reason (`haulflow explain TASK_KEY ENTITY` too)",
+            )
+        )
+    if refused:
+        checks.append(
+            Check(
+                "refused hand runs",
+                "warning",
+                f"{len(refused)} hand run(s) refused what they were given since "
+                f"{human_moment(since)}",
+                [_line(run, ui) for run in refused[:LISTED]],
+                "each says what to correct (a reference, a task key, a username); start it "
+                "again with the right input: nothing in the stack needs fixing",
             )
         )
     return checks
@@ -101,6 +118,10 @@ def _failed_runs(client: SyncPrefectClient, since: datetime) -> list[FlowRun]:
 
 def _left_behind(run: FlowRun) -> bool:
     return run.state is not None and run.state.is_failed() and run.state.name in LEFT_BEHIND
+
+
+def _refused(run: FlowRun) -> bool:
+    return run.state is not None and run.state.name == REFUSED
 
 
 def _line(run: FlowRun, ui: str) -> str:

@@ -12,7 +12,13 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from core.errors import HaulflowError
+from core.errors import (
+    ConflictError,
+    HaulflowError,
+    InvalidEntityRefError,
+    NotFoundError,
+    TooManyForRequestError,
+)
 from core.settings import get_settings
 from models import Category
 from services.entities import parse_entity_ref
@@ -42,6 +48,10 @@ async def tag_run(tags: list[str]) -> None:
         await client.update_flow_run(run.id, tags=sorted({*run.tags, *tags}))
 
 
+# What the person who started the run gave wrong: fixed by starting it again, not in the stack.
+_INPUT_ERRORS = (ConflictError, InvalidEntityRefError, NotFoundError, TooManyForRequestError)
+
+
 @task(name="run-by-hand", cache_policy=NO_CACHE)
 def run_task_by_hand(
     task_key: str,
@@ -56,8 +66,9 @@ def run_task_by_hand(
     `via` (an API token) is recorded beside the user.
 
     A request haulflow refuses (an unknown reference or user, a task of another category)
-    comes back as `{"refused": reason}`: the flow ends `Failed` with that sentence, the way
-    the CLI prints it, not with a traceback.
+    comes back as `{"refused": reason, "input": True}`: the flow ends `Refused` (a failed
+    state) with that sentence, the way the CLI prints it, not with a traceback. `input` is
+    False when the stack, not the request, is at fault (no configuration, store unreachable).
     """
     before = None
     if created_before is not None:
@@ -77,7 +88,7 @@ def run_task_by_hand(
             via=via,
         )
     except HaulflowError as error:
-        return {"refused": str(error)}
+        return {"refused": str(error), "input": isinstance(error, _INPUT_ERRORS)}
     return describe_run(result, dry_run=dry_run)
 
 

@@ -239,6 +239,7 @@ def test_every_deployment_runs_on_the_served_stack(
     unknown = _run(client, hand_run_deployment(Category.ORDER), task_key="send-pod",
                    requested_by="alice", entities=["ORD-NOPE"])  # fmt: skip
     assert unknown.state is not None and unknown.state.is_failed()
+    assert unknown.state.name == "Refused"  # the person's input: a warning in `status`
     assert unknown.state.message.startswith("order ORD-NOPE does not exist: import the order")
     assert unknown.name == "send-pod on ORD-NOPE: refused"
     logs = " ".join(log.message for log in _logs(client, unknown.id, "does not exist"))

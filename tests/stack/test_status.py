@@ -218,6 +218,7 @@ def test_failed_crashed_and_postponing_runs_refused_drops_and_a_silent_listen_ar
 
     from flows.alert import alert
     from flows.dispatch import dispatch
+    from flows.run_task import run_order_task
 
     with running_prefect_server(tmp_path / "own-server") as api_url:
         monkeypatch.setenv("PREFECT_API_URL", api_url)
@@ -240,6 +241,16 @@ def test_failed_crashed_and_postponing_runs_refused_drops_and_a_silent_listen_ar
             room.upload(order, "cmr", pdf("cmr"))
             smtp_sink.reply_next("451 4.3.0 greylisted")
             assert asyncio.run(dispatch(reason="test", return_state=True)).name == "Postponed"
+            # A hand run given a reference that does not exist: the person's typo, a warning.
+            typo = asyncio.run(
+                run_order_task(
+                    task_key="send-pod",
+                    requested_by="alice",
+                    entities=["ORD-TYPO"],
+                    return_state=True,
+                )
+            )
+            assert typo.name == "Refused"
         remember_refused(
             session=session,
             event=ObjectCreated("bucket", "inbox/order/ORD-1/pod/x.txt", 10),
@@ -265,6 +276,8 @@ def test_failed_crashed_and_postponing_runs_refused_drops_and_a_silent_listen_ar
     assert "x.txt is neither a PDF nor an image" in drops.details[0]
     left = checks["runs with work left"]
     assert left.severity == "warning" and "Postponed" in left.details[0]
+    typos = checks["refused hand runs"]
+    assert typos.severity == "warning" and "ORD-TYPO does not exist" in typos.details[0]
     listen = checks["listen"]
     assert listen.severity == "problem" and "no `haulflow listen` polled" in listen.summary
     assert result.returncode == 1, result.stdout + result.stderr
