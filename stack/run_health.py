@@ -126,7 +126,8 @@ def _refused(run: FlowRun) -> bool:
 
 def _line(run: FlowRun, ui: str) -> str:
     state = run.state.name if run.state else "?"
-    message = (run.state.message or "").strip() if run.state else ""
+    # One line: a Prefect validation message spans several, which broke the layout.
+    message = " ".join((run.state.message or "").split()) if run.state else ""
     if len(message) > 160:
         message = message[:159] + "…"
     return (
