@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -259,18 +260,27 @@ def _print_page(page: EntityTaskList, zone: ZoneInfo, now: datetime) -> None:
             console.print(f"    {_history_line(event, zone)}")
         for email in task.emails:
             attached = ", ".join(email.attachments) or "no attachment"
+            sender = escape(email.requested_by) + _in_run(email.requested_by, email.flow_run_id)
             console.print(
                 f"    e-mail {email.short_id} sent {_local(email.sent_at, zone)} to "
                 f"{escape(', '.join(email.recipients))}: {escape(repr(email.subject))} "
-                f"({escape(attached)}) by {escape(email.requested_by)}; "
+                f"({escape(attached)}) by {sender}; "
                 f"`haulflow communications download {email.short_id}`"
             )
 
 
 def _history_line(event: TaskHistoryLine, zone: ZoneInfo) -> str:
     text = f"{_local(event.at, zone)}  {_change(event.from_status, event.to_status)}"
-    text += f"  by {escape(event.by)}"
+    text += f"  by {escape(event.by)}{_in_run(event.by, event.flow_run_id)}"
     return text + (f": {escape(event.note)}" if event.note else "")
+
+
+def _in_run(by: str, flow_run_id: uuid.UUID | None) -> str:
+    """Where to find the step in the Prefect UI: its flow run (the audit trail's other half),
+    unless `by` already names it (`flow-run:ID`, an automation's step)."""
+    if flow_run_id is None or by == f"flow-run:{flow_run_id}":
+        return ""
+    return f" in flow run {flow_run_id}"
 
 
 def _print_worklist(rows: list[WorklistRow], zone: ZoneInfo) -> None:

@@ -96,13 +96,15 @@ def describe_entity(
 
 @dataclass(frozen=True)
 class TaskHistoryLine:
-    """One status change of a task: when, from what to what, who, why."""
+    """One status change of a task: when, from what to what, who, why, and the Prefect flow
+    run that made it (none for a change made outside Prefect, by the CLI or the API)."""
 
     at: datetime
     from_status: str | None
     to_status: str
     by: str
     note: str | None
+    flow_run_id: uuid.UUID | None
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,7 @@ class EmailLine:
     requested_by: str
     message_id: str
     archive_sha256: str | None
+    flow_run_id: uuid.UUID | None
 
 
 @dataclass(frozen=True)
@@ -243,7 +246,14 @@ def load_task_history(
     lines: dict[uuid.UUID, list[TaskHistoryLine]] = defaultdict(list)
     for event in ordered:
         lines[event.task_id].append(
-            TaskHistoryLine(event.at, event.from_status, event.to_status, event.by, event.note)
+            TaskHistoryLine(
+                event.at,
+                event.from_status,
+                event.to_status,
+                event.by,
+                event.note,
+                event.flow_run_id,
+            )
         )
     return {task_id: tuple(task_lines) for task_id, task_lines in lines.items()}
 
@@ -271,6 +281,7 @@ def load_task_emails(
                     requested_by=row.requested_by,
                     message_id=row.message_id,
                     archive_sha256=row.archive_sha256,
+                    flow_run_id=row.flow_run_id,
                 )
             )
     return {task_id: tuple(task_lines) for task_id, task_lines in lines.items()}

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -24,7 +26,7 @@ from lifecycle.generation import generate_tasks
 from models import Category, Communication, Order, Scope, Task, TaskEvent, TaskStatus, utcnow
 from services.tokens import create_token
 from tests.api_server import running_api
-from tests.deployments.conftest import prefect_cli, room_on, wait_until
+from tests.deployments.conftest import REPO, prefect_cli, room_on, wait_until
 from tests.factories import (
     make_booking,
     make_contact,
@@ -218,6 +220,13 @@ def test_every_deployment_runs_on_the_served_stack(
     # Every history line of the run carries its id, the task's creation included.
     assert [e.flow_run_id for e in events] == [real.id] * len(events)
     assert {e.to_status for e in events} >= {"ready", "sending", "done"}
+    # The entity page leads from each step to its run in the Prefect UI.
+    page = _haulflow("tasks", "list", f"order:{older.reference}")
+    assert f"done  by alice in flow run {real.id}" in page
+    assert f"by alice in flow run {real.id}; `haulflow communications download" in page
+    [listed] = json.loads(_haulflow("tasks", "list", f"order:{older.reference}", "--json"))["tasks"]
+    assert {line["flow_run_id"] for line in listed["history"]} == {str(real.id)}
+    assert [e["flow_run_id"] for e in listed["emails"]] == [str(real.id)]
     [row] = _artifact(client, real.id, "run-order-task")
     assert row["sent to"] == "pod@older.example"
     assert _artifact(client, real.id, f"order-{older.reference.lower()}")[0]["status"] == "done"
@@ -322,6 +331,15 @@ def test_every_deployment_runs_on_the_served_stack(
         )
     )
     assert crashed == []
+
+
+def _haulflow(*args: str) -> str:
+    """What the CLI prints, as an operator would run it beside the stack."""
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", *args], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 def _run_artifacts(client: SyncPrefectClient, run_id: uuid.UUID) -> list[Any]:

@@ -147,6 +147,7 @@ def test_entity_page_as_json(session: Session) -> None:
             "to_status": "done",
             "by": "alice",
             "note": None,
+            "flow_run_id": None,
         }
     ]
 
