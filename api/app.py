@@ -33,10 +33,11 @@ from fastapi import (
 )
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi_offline import FastAPIOffline
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -141,16 +142,27 @@ class RunIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     task_key: OneLine = Field(min_length=1, max_length=100, description="e.g. send-pod")
-    entities: list[OneLine] = Field(
-        default=[], max_length=MAX_RUN_ENTITIES, description="CATEGORY:REF, e.g. order:ORD-1001."
+    entities: list[
+        Annotated[str, Field(min_length=1, max_length=80), AfterValidator(_one_line)]
+    ] = Field(
+        default=[],
+        max_length=MAX_RUN_ENTITIES,
+        description="CATEGORY:REF, e.g. order:ORD-1001; or give created_before.",
     )
     created_before: date | None = Field(
-        default=None, description="Every entity created before this day (carrier's time)."
+        default=None,
+        description="Every entity created before this day (carrier's time); or give entities.",
     )
     dry_run: bool = False
     by: OneLine | None = Field(
         default=None, max_length=100, description="The haulflow username (not for a dry run)."
     )
+
+    @model_validator(mode="after")
+    def _one_target(self) -> RunIn:
+        if bool(self.entities) == (self.created_before is not None):
+            raise ValueError("give either entities or created_before (one of the two)")
+        return self
 
 
 class ResendIn(BaseModel):
@@ -634,6 +646,17 @@ def _add_error_handlers(app: FastAPI) -> None:
         problems = [
             {"loc": ["body", *problem.loc], "line": problem.line, "msg": problem.message}
             for problem in error.problems
+        ]
+        return JSONResponse({"detail": problems}, status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: Exception) -> JSONResponse:
+        # FastAPI's answer without the `input` it echoes: a 5,000-character value (or a
+        # whole body) is not sent back; where and what is enough to correct it.
+        assert isinstance(error, RequestValidationError)
+        problems = [
+            {"type": problem["type"], "loc": list(problem["loc"]), "msg": problem["msg"]}
+            for problem in error.errors()
         ]
         return JSONResponse({"detail": problems}, status_code=422)
 

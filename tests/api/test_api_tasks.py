@@ -151,6 +151,12 @@ def test_a_hand_run_sends_once_and_the_archive_is_what_was_sent(
 
     assert reader.post("/runs", json=body).status_code == 403
     assert sender.post("/runs", json=body | {"by": None}).status_code == 422
+    for target in ({"entities": []}, {"entities": [""]}, {"created_before": "2100-01-01"},
+                   {"entities": ["order:" + "X" * 5000]}):  # fmt: skip
+        refused = sender.post("/runs", json=body | target)
+        assert refused.status_code == 422 and len(refused.text) < 1000, refused.text
+    neither = sender.post("/runs", json=body | {"entities": []}).json()["detail"][0]["msg"]
+    assert neither.endswith("give either entities or created_before (one of the two)")
     run = sender.post("/runs", json=body)
     again = sender.post("/runs", json=body)
 
