@@ -274,9 +274,13 @@ def _check_target(
     wrong = [str(ref) for ref in refs if ref.category is not category]
     if wrong:
         raise ConflictError(f"the task is for {category.value}s, not {', '.join(wrong)}")
+    # Said in the words of every face: the CLI's arguments, the UI form's and the API's fields.
     if not refs and created_before is None:
-        raise ConflictError("name entities (order:REFERENCE ...) or give --created-before DATE")
+        raise ConflictError(
+            "name the entities (order:REFERENCE ...) or the day they were created before"
+        )
     if refs and created_before is not None:
         raise ConflictError(
-            "name entities (order:REFERENCE ...) or give --created-before DATE, not both"
+            "name the entities or the day they were created before, not both: "
+            "the day would be ignored"
         )

@@ -24,7 +24,7 @@ from tasks.runs import log_dry_run, run_task_by_hand, tag_run, via_from_tags
 
 
 def _target(parameters: dict[str, Any]) -> str:
-    entities = [str(e) for e in parameters.get("entities") or []]
+    entities = [str(e).strip() for e in parameters.get("entities") or [] if str(e).strip()]
     before = parameters.get("created_before")
     return shown(entities) or (f"created before {before}" if before else "nothing")
 
@@ -67,7 +67,9 @@ async def run_task(
         dry_run: Show who would receive what, with which attachments; send nothing.
     """
     category = _category()
-    refs = [e if ":" in e else f"{category.value}:{e}" for e in entities or []]
+    # A blank line of the form's list is no entity.
+    named = [e.strip() for e in entities or [] if e.strip()]
+    refs = [e if ":" in e else f"{category.value}:{e}" for e in named]
     await tag_run([f"task:{task_key}", *refs[:20]])
     result = run_task_by_hand(
         task_key=task_key,

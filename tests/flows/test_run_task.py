@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlmodel import Session, select
@@ -63,6 +63,31 @@ def test_a_hand_run_from_the_ui_is_named_and_tagged_after_its_entities(
     room.session.expire_all()
     task = room.session.exec(select(Task)).one()
     assert (task.status, task.completed_by) == (TaskStatus.DONE, "alice")
+
+
+def test_a_blank_row_of_the_form_is_no_entity(
+    room: Mailroom, prefect_client: SyncPrefectClient
+) -> None:
+    order = _older_order(room)
+
+    def run(entities: list[str]) -> Any:
+        return asyncio.run(
+            run_order_task(
+                task_key="send-pod", requested_by="alice", entities=entities, return_state=True
+            )
+        )
+
+    blank = run(["", "  "])
+    sent = run(["", f" {order.reference} "])
+
+    assert blank.name == "Refused" and str(blank.message).startswith("name the entities")
+    assert prefect_client.read_flow_run(blank.state_details.flow_run_id).name == (
+        "send-pod on nothing: refused"
+    )
+    assert sent.is_completed(), sent.message
+    name = prefect_client.read_flow_run(sent.state_details.flow_run_id).name
+    assert name.startswith(f"send-pod on {order.reference}: 1 e-mail(s) sent")
+    assert len(room.sink.received) == 1
 
 
 def test_the_alert_flow_fails_loudly_with_the_failed_actions(prefect: str) -> None:
