@@ -20,10 +20,11 @@ from sqlmodel import Session, select
 
 from core.batches import CHUNK_SIZE, in_chunks
 from core.errors import InvalidEntityRefError, NotFoundError
-from core.text import normalize_reference
+from core.text import excerpt, normalize_reference
 from lifecycle.snapshot_queries import SNAPSHOT_LOADERS, DocumentTypes
 from lifecycle.snapshots import EntityRef, EntitySnapshot
 from models import Booking, Category, Invoice, Order, Trip
+from models.base import REFERENCE_LENGTH
 
 __all__ = [
     "CHUNK_SIZE",
@@ -52,18 +53,23 @@ _REF_HINT = "write CATEGORY:REFERENCE, e.g. order:ORD-1001; categories: " + ", "
 def parse_entity_ref(text: str) -> EntityRef:
     """Parse `CATEGORY:REFERENCE`; raise `InvalidEntityRefError` that says the expected form."""
     category, separator, reference = text.strip().partition(":")
+    # A long value is shown by its start and its size: a message is no echo of the input.
     if not separator or not reference.strip():
-        raise InvalidEntityRefError(f"'{text}' is not an entity: {_REF_HINT}")
+        raise InvalidEntityRefError(f"{excerpt(text)} is not an entity: {_REF_HINT}")
     try:
         parsed = Category(category.strip().lower())
     except ValueError:
         raise InvalidEntityRefError(
-            f"'{text}': unknown category '{category}'; {_REF_HINT}"
+            f"{excerpt(text)}: unknown category {excerpt(category)}; {_REF_HINT}"
         ) from None
     try:
         normalized = normalize_reference(reference)
     except ValueError as error:
-        raise InvalidEntityRefError(f"'{text}': {error}") from None
+        raise InvalidEntityRefError(f"{excerpt(text)}: {error}") from None
+    if len(normalized) > REFERENCE_LENGTH:
+        raise InvalidEntityRefError(
+            f"{excerpt(text)}: a reference has at most {REFERENCE_LENGTH} characters"
+        )
     return EntityRef(parsed, normalized)
 
 

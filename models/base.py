@@ -56,11 +56,15 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         return moment.astimezone(UTC)
 
 
+# The longest reference an entity or a party has (a TMS's references are far shorter).
+REFERENCE_LENGTH = 64
+
+
 class EntityColumns(SQLModel):
     """Columns every order, booking, trip and invoice has (not a table itself)."""
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    reference: str = Field(max_length=64, unique=True)
+    reference: str = Field(max_length=REFERENCE_LENGTH, unique=True)
     # Null until generation ran for this entity; the sweep finds the rest by it.
     tasks_generated_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     created_at: datetime = Field(

@@ -42,6 +42,20 @@ def test_bad_entity_refs_say_the_expected_form(text: str) -> None:
     assert "categories: order, booking, trip, invoice" in str(raised.value)
 
 
+@pytest.mark.parametrize("text", ["order:" + "X" * 5000, "X" * 5000, "ordre" * 1000 + ":X"])
+def test_a_long_entity_ref_is_shown_by_its_start_and_size(text: str) -> None:
+    with pytest.raises(HaulflowError) as raised:
+        parse_entity_ref(text)
+
+    assert len(str(raised.value)) < 400 and "(5,00" in str(raised.value)
+
+
+def test_a_reference_longer_than_any_stored_is_refused() -> None:
+    assert parse_entity_ref("order:" + "X" * 64).reference == "X" * 64
+    with pytest.raises(HaulflowError, match="a reference has at most 64 characters"):
+        parse_entity_ref("order:" + "X" * 65)
+
+
 def test_entities_are_found_by_reference_or_named_when_missing(session: Session) -> None:
     order = make_order(session, reference="ORD-1")
 
