@@ -56,8 +56,13 @@ def import_entities(
     forbid_ephemeral_server()
     require_current_schema()
     report = import_entity_file(file, by=by)
+    lines = report.summarize()
+    if not lines:
+        # An export that came out empty is worth a look, not a failure: nothing changed.
+        console.print(f"imported {escape(str(file))}: it holds no entity, nothing changed")
+        return
     console.print(f"imported {escape(str(file))}")
-    for line in report.summarize():
+    for line in lines:
         console.print(f"  {line}")
     created, changed = non_empty(report.created), non_empty(report.changed)
     if not created and not changed:

@@ -65,6 +65,18 @@ def test_a_problem_on_line_100_names_line_100(run_cli: RunCli, tmp_path: Path) -
     assert f"{entities}:100: order ORD-1: status" in refused.stderr, refused.stderr
 
 
+@pytest.mark.parametrize("text", ["", "# the TMS exported nothing\n", "orders: []\n"])
+def test_an_import_of_nothing_says_so(run_cli: RunCli, tmp_path: Path, text: str) -> None:
+    assert run_cli("db", "upgrade").returncode == 0
+    entities = tmp_path / "entities.yaml"
+    entities.write_text(text)
+
+    done = run_cli("import", entities)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"imported {entities}: it holds no entity, nothing changed\n"
+
+
 def test_documents_upload_records_a_file(run_cli: RunCli, tmp_path: Path) -> None:
     pod = _order_and_scan(run_cli, tmp_path)
     first = run_cli("documents", "upload", "order:ORD-1", "pod", pod)
