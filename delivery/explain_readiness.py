@@ -136,7 +136,9 @@ def check_schedule(facts: Facts, found: Findings) -> None:
             blocks="held for a person",
         )
     elif status == TaskStatus.OPEN:
-        found.add("schedule", "info", f"open since {due}: for a person")
+        # `due_at` is when it is due, not when it opened: it may lie ahead.
+        when = "overdue since" if task.due_at and task.due_at <= facts.now else "due"
+        found.add("schedule", "info", f"open for a person, {when} {due}")
     elif status in (TaskStatus.READY, TaskStatus.SENDING):
         found.add("schedule", "ok", f"due since {due}" if task.due_at else "due")
     elif status in FINISHED_STATUSES:

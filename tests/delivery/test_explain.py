@@ -340,6 +340,9 @@ def test_a_manual_task_without_email_points_to_tasks_done_never_to_tasks_run(
     assert execution.action is not None and "haulflow tasks done" in execution.action
     assert explanation.conclusion == "a person completes it: it sends no e-mail"
     assert all("tasks run" not in (check.action or "") for check in explanation.checks)
+    schedule = _check(explanation, "schedule")
+    assert schedule.verdict == "info"
+    assert schedule.detail.startswith("open for a person, overdue since ")
 
 
 def test_another_customers_trip_contact_is_named_as_left_out_as_the_send_leaves_it(
