@@ -52,7 +52,7 @@ def run(
     task_key: Annotated[str, typer.Argument(metavar="TASK_KEY", help="The definition's key.")],
     entities: Annotated[
         list[str] | None,
-        typer.Argument(metavar="[ENTITY]...", help="order:REF ...; or use --created-before."),
+        typer.Argument(metavar="ENTITY", help="order:REF ...; or use --created-before."),
     ] = None,
     created_before: Annotated[
         str | None,
