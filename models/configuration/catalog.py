@@ -40,6 +40,8 @@ class FieldSpec:
     type: FieldType
     sample: SampleValue
     choices: tuple[str, ...] = ()
+    # The TMS may leave it empty (a nullable column): a template must not rely on it.
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ class CategorySpec:
     party: str
     has_documents: bool
     has_trip_contacts: bool
+    # Context objects an entity may have none of (`subcontractor` on a carrier's own trip).
+    optional_objects: tuple[str, ...] = ()
 
     def field(self, path: str) -> FieldSpec | None:
         """The field at `path`, or None when the category has no such field."""
@@ -102,14 +106,14 @@ ORDER = CategorySpec(
     fields=(
         FieldSpec("reference", FieldType.STR, "ORD-1001"),
         _status(ORDER_STATUSES, "delivered"),
-        FieldSpec("customer_reference", FieldType.STR, "PO-77812"),
-        FieldSpec("pickup_country", FieldType.COUNTRY, "FR"),
-        FieldSpec("delivery_country", FieldType.COUNTRY, "BE"),
+        FieldSpec("customer_reference", FieldType.STR, "PO-77812", optional=True),
+        FieldSpec("pickup_country", FieldType.COUNTRY, "FR", optional=True),
+        FieldSpec("delivery_country", FieldType.COUNTRY, "BE", optional=True),
         FieldSpec("international", FieldType.BOOL, True),
-        FieldSpec("pickup_at", FieldType.DATETIME, _at(13, 7, 30)),
-        FieldSpec("delivery_at", FieldType.DATETIME, _at(14, 9, 15)),
-        FieldSpec("amount", FieldType.DECIMAL, Decimal("1250.00")),
-        FieldSpec("currency", FieldType.STR, "EUR"),
+        FieldSpec("pickup_at", FieldType.DATETIME, _at(13, 7, 30), optional=True),
+        FieldSpec("delivery_at", FieldType.DATETIME, _at(14, 9, 15), optional=True),
+        FieldSpec("amount", FieldType.DECIMAL, Decimal("1250.00"), optional=True),
+        FieldSpec("currency", FieldType.STR, "EUR", optional=True),
         FieldSpec("created_at", FieldType.DATETIME, _at(10, 16, 2)),
         *_party("customer", "CUST-042", "Brasserie Dupont", "BE", "fr"),
     ),
@@ -126,11 +130,11 @@ BOOKING = CategorySpec(
     fields=(
         FieldSpec("reference", FieldType.STR, "BKG-2001"),
         _status(BOOKING_STATUSES, "confirmed"),
-        FieldSpec("external_reference", FieldType.STR, "SUB-5531"),
-        FieldSpec("slot_start_at", FieldType.DATETIME, _at(13, 6)),
-        FieldSpec("slot_end_at", FieldType.DATETIME, _at(13, 8)),
-        FieldSpec("amount", FieldType.DECIMAL, Decimal("640.00")),
-        FieldSpec("currency", FieldType.STR, "EUR"),
+        FieldSpec("external_reference", FieldType.STR, "SUB-5531", optional=True),
+        FieldSpec("slot_start_at", FieldType.DATETIME, _at(13, 6), optional=True),
+        FieldSpec("slot_end_at", FieldType.DATETIME, _at(13, 8), optional=True),
+        FieldSpec("amount", FieldType.DECIMAL, Decimal("640.00"), optional=True),
+        FieldSpec("currency", FieldType.STR, "EUR", optional=True),
         FieldSpec("created_at", FieldType.DATETIME, _at(11, 10, 45)),
         *_party("subcontractor", "SUB-007", "Transports Lefèvre", "FR", "fr"),
     ),
@@ -139,6 +143,7 @@ BOOKING = CategorySpec(
     party="subcontractor",
     has_documents=False,
     has_trip_contacts=False,
+    optional_objects=("subcontractor",),
 )
 
 TRIP = CategorySpec(
@@ -147,11 +152,11 @@ TRIP = CategorySpec(
     fields=(
         FieldSpec("reference", FieldType.STR, "TRP-3001"),
         _status(TRIP_STATUSES, "started"),
-        FieldSpec("vehicle", FieldType.STR, "AB-123-CD"),
-        FieldSpec("driver_name", FieldType.STR, "Karim Benali"),
+        FieldSpec("vehicle", FieldType.STR, "AB-123-CD", optional=True),
+        FieldSpec("driver_name", FieldType.STR, "Karim Benali", optional=True),
         FieldSpec("international", FieldType.BOOL, True),
-        FieldSpec("start_at", FieldType.DATETIME, _at(13, 5, 45)),
-        FieldSpec("end_at", FieldType.DATETIME, _at(14, 11)),
+        FieldSpec("start_at", FieldType.DATETIME, _at(13, 5, 45), optional=True),
+        FieldSpec("end_at", FieldType.DATETIME, _at(14, 11), optional=True),
         FieldSpec("created_at", FieldType.DATETIME, _at(12, 14, 20)),
         # A trip run with the carrier's own trucks has no subcontractor.
         *_party("subcontractor", "SUB-007", "Transports Lefèvre", "FR", "fr"),
@@ -161,6 +166,7 @@ TRIP = CategorySpec(
     party="subcontractor",
     has_documents=True,
     has_trip_contacts=True,
+    optional_objects=("subcontractor",),
 )
 
 INVOICE = CategorySpec(
@@ -170,11 +176,16 @@ INVOICE = CategorySpec(
         FieldSpec("reference", FieldType.STR, "INV-4001"),
         FieldSpec("kind", FieldType.ENUM, "revenue", INVOICE_KINDS),
         _status(INVOICE_STATUSES, "issued"),
-        FieldSpec("external_reference", FieldType.STR, "F2025-0312"),
+        FieldSpec("external_reference", FieldType.STR, "F2025-0312", optional=True),
         FieldSpec("amount", FieldType.DECIMAL, Decimal("1250.00")),
         FieldSpec("currency", FieldType.STR, "EUR"),
-        FieldSpec("issued_at", FieldType.DATETIME, _at(15, 8)),
-        FieldSpec("due_at", FieldType.DATETIME, dt.datetime(2025, 4, 14, 23, 59, tzinfo=dt.UTC)),
+        FieldSpec("issued_at", FieldType.DATETIME, _at(15, 8), optional=True),
+        FieldSpec(
+            "due_at",
+            FieldType.DATETIME,
+            dt.datetime(2025, 4, 14, 23, 59, tzinfo=dt.UTC),
+            optional=True,
+        ),
         FieldSpec("created_at", FieldType.DATETIME, _at(15, 7, 55)),
         *_party("party", "CUST-042", "Brasserie Dupont", "BE", "fr"),
         FieldSpec("order.reference", FieldType.STR, "ORD-1001"),
@@ -184,6 +195,7 @@ INVOICE = CategorySpec(
     party="party",
     has_documents=False,
     has_trip_contacts=False,
+    optional_objects=("order",),
 )
 
 CATEGORIES: dict[str, CategorySpec] = {spec.name: spec for spec in (ORDER, BOOKING, TRIP, INVOICE)}

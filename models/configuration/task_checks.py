@@ -10,7 +10,7 @@ from models.configuration.conditions import condition_findings
 from models.configuration.messages import did_you_mean
 from models.configuration.salvage import salvage
 from models.configuration.schema import EmailSpec, TaskDefinition
-from models.configuration.templates import sample_context, template_problem
+from models.configuration.templates import absent_values, sample_context, template_problem
 
 if TYPE_CHECKING:
     from models.configuration.checks import Checker
@@ -162,17 +162,28 @@ class _TaskCheck:
             task_name=task.name,
             carrier=self.checker.carrier_name,
         )
+        schedule = task.schedule
+        absent = absent_values(
+            self.spec.name, kept=schedule.date if schedule.on == "date" else None
+        )
         for language, template in email.languages.items():
             at = ("email", "languages", language)
-            problem = template_problem(template.subject, context, html=False, subject=True)
+            problem = template_problem(
+                template.subject, context, html=False, subject=True, absent=absent
+            )
             if problem is not None:
                 self.report((*at, "subject"), f"template {problem}")
             for part in ("text", "html"):
                 inline, path = getattr(template, part), getattr(template, f"{part}_path")
-                self._check_body((*at, part), inline, path, context)
+                self._check_body((*at, part), inline, path, context, absent)
 
     def _check_body(
-        self, loc: Loc, inline: str | None, path: str | None, context: dict[str, Any]
+        self,
+        loc: Loc,
+        inline: str | None,
+        path: str | None,
+        context: dict[str, Any],
+        absent: list[str],
     ) -> None:
         path_loc = (*loc[:-1], f"{loc[-1]}_path")
         if inline is not None and path is not None:
@@ -184,6 +195,8 @@ class _TaskCheck:
             body = self.checker.read_template((*self.loc, *path_loc), path)
         if body is None:
             return
-        problem = template_problem(body, context, html=str(loc[-1]).startswith("html"))
+        problem = template_problem(
+            body, context, html=str(loc[-1]).startswith("html"), absent=absent
+        )
         if problem is not None:
             self.report(loc, f"{name} {problem}")

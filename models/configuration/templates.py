@@ -189,9 +189,18 @@ def _at(line: int | None) -> str:
 
 
 def template_problem(
-    source: str, context: Mapping[str, Any], *, html: bool, subject: bool = False
+    source: str,
+    context: Mapping[str, Any],
+    *,
+    html: bool,
+    subject: bool = False,
+    absent: list[str] | None = None,
 ) -> str | None:
-    """What is wrong with a template, checked statically then rendered; None if it is fine."""
+    """What is wrong with a template, checked statically then rendered; None if it is fine.
+
+    With `absent` (`absent_values`), it is rendered again with each of those values empty:
+    a template that works on the sample but fails on an order without a delivery date is
+    found when the configuration is checked, not when the e-mail should go out."""
     environment = template_environment(html=html)
     try:
         tree = environment.parse(source)
@@ -211,6 +220,28 @@ def template_problem(
     undefined = sorted(meta.find_undeclared_variables(tree) - set(context))
     if undefined:
         return f"uses an undefined name '{undefined[0]}'; available: {', '.join(sorted(context))}"
+    problem = _render_problem(template, context, subject=subject)
+    if problem is not None or absent is None:
+        return problem
+    # Then as real data may come: each value the TMS may leave empty, empty in turn.
+    for path in absent:
+        try:
+            rendered = _bounded(template, _without(context, path))
+            if subject:
+                _single_line(rendered)
+        except Exception as error:  # what the template raises on that data: the file's fault
+            detail = error.message if isinstance(error, UndefinedError) else error
+            guard = f"write {{% if {path} %}} … {{% endif %}} around what uses it"
+            when = f"{path} is empty" if "." in path else f"there is no {path}"
+            return (
+                f"fails when {when}, as real data may have it"
+                f"{_at(_template_line(error))}: {type(error).__name__}: {detail}"
+                + ("" if "{% if" in str(detail) else f"; {guard}")
+            )
+    return None
+
+
+def _render_problem(template: Template, context: Mapping[str, Any], *, subject: bool) -> str | None:
     try:
         rendered = _bounded(template, context)
         if subject:
@@ -227,3 +258,20 @@ def template_problem(
     except Exception as error:
         return f"fails on sample data{_at(_template_line(error))}: {type(error).__name__}: {error}"
     return None
+
+
+def absent_values(category: str, *, kept: str | None = None) -> list[str]:
+    """What real data of `category` may lack, as templates name it: its optional fields
+    (`order.delivery_at`) and the objects it may have none of (`subcontractor`); not `kept`,
+    the date a date-scheduled task waits for (it is there when the task runs)."""
+    spec = CATEGORIES[category]
+    fields = [f"{spec.name}.{field.path}" for field in spec.fields if field.optional]
+    return [path for path in [*fields, *spec.optional_objects] if path != f"{spec.name}.{kept}"]
+
+
+def _without(context: Mapping[str, Any], path: str) -> dict[str, Any]:
+    """`context` with the value at `path` (`order.delivery_at`, or `subcontractor`) None."""
+    head, _, tail = path.partition(".")
+    if not tail:
+        return {**context, head: None}
+    return {**context, head: {**context[head], tail: None}}

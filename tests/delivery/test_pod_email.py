@@ -200,12 +200,13 @@ def test_an_error_only_real_data_triggers_fails_the_task_with_the_reason(
     folder_mailroom: Mailroom,
 ) -> None:
     room = folder_mailroom
-    # The template formats delivery_at without a guard; this order has none.
-    unguarded = "{{ (order.delivery_at | in_timezone(customer.timezone)).strftime('%H:%M') }}"
+    # A table of salutations that holds the sample customer, not this order's: the
+    # configuration checks cannot see it (an absent value they can: `config validate`).
+    salutation = "{{ {'CUST-042': 'Chère Brasserie'}[customer.reference] }}"
     room.configure(
-        orders=SEND_POD.replace("text_path: templates/send-pod/fr.txt", f'text: "{unguarded}"')
+        orders=SEND_POD.replace("text_path: templates/send-pod/fr.txt", f'text: "{salutation}"')
     )
-    order = room.order(delivery_at=None)
+    order = room.order()
     room.upload(order, "pod", pdf("pod"))
     room.upload(order, "cmr", pdf("cmr"))
 
@@ -213,7 +214,7 @@ def test_an_error_only_real_data_triggers_fails_the_task_with_the_reason(
 
     task = _task(room.session, order)
     assert task.status == TaskStatus.FAILED
-    assert "fails on this entity's data: ValueError: in_timezone was given no date" in (
+    assert "fails on this entity's data: UndefinedError: 'dict object' has no attribute" in (
         task.last_error or ""
     )
     assert room.sink.received == []

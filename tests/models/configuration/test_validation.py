@@ -97,6 +97,48 @@ def test_template_with_an_undefined_attribute_names_the_template_line(
     assert "refrence" in problem.message
 
 
+def _email(text: str, subject: str = "POD") -> str:
+    return (
+        f'email:\n  default_language: en\n  languages:\n    en:\n      subject: "{subject}"\n'
+        f'      text: "{text}"\n'
+    )
+
+
+@pytest.mark.parametrize(
+    ("section", "text", "named"),
+    [
+        ("orders", "{{ order.delivery_at.strftime('%d/%m') }}", "order.delivery_at is empty"),
+        ("orders", "{{ order.pickup_at | in_timezone('UTC') }}", "order.pickup_at is empty"),
+        ("trips", "{{ subcontractor.name | upper }}", "there is no subcontractor"),
+        ("invoices", "{{ order.reference | lower }}", "there is no order"),
+    ],
+)
+def test_a_template_that_fails_on_a_value_real_data_may_lack_is_named(
+    check: Check, header: str, line_of: LineOf, section: str, text: str, named: str
+) -> None:
+    """Works on the sample, fails on an order without a delivery date: found now, not when
+    the e-mail should go out."""
+    config = header + task("key: a\nname: A\n" + _email(text), section)
+
+    problem = single(check(config))
+
+    assert problem.line == line_of(config, "text: ")
+    assert f"template fails when {named}, as real data may have it" in problem.message
+    assert "{% if " in problem.message, problem.message
+
+
+def test_a_guarded_template_and_the_date_a_task_waits_for_are_fine(
+    check: Check, header: str
+) -> None:
+    guarded = "{% if order.delivery_at %}{{ order.delivery_at.strftime('%d/%m') }}{% endif %}"
+    waits = "key: b\nname: B\nschedule: {on: date, date: delivery_at}\n" + _email(
+        "{{ order.delivery_at.strftime('%d/%m') }}"
+    )
+
+    assert check(header + task("key: a\nname: A\n" + _email(guarded))) == []
+    assert check(header + task(waits)) == []
+
+
 @pytest.mark.parametrize(
     "expression", ["{{ order.__class__ }}", "{{ ''.__class__.__mro__ }}", "{{ order['_x'] }}"]
 )
