@@ -225,19 +225,23 @@ def template_problem(
         return problem
     # Then as real data may come: each value the TMS may leave empty, empty in turn.
     for path in absent:
+        guard = f"write {{% if {path} %}} … {{% endif %}} around what uses it"
+        when = f"{path} is empty" if "." in path else f"there is no {path}"
         try:
             rendered = _bounded(template, _without(context, path))
             if subject:
                 _single_line(rendered)
         except Exception as error:  # what the template raises on that data: the file's fault
             detail = error.message if isinstance(error, UndefinedError) else error
-            guard = f"write {{% if {path} %}} … {{% endif %}} around what uses it"
-            when = f"{path} is empty" if "." in path else f"there is no {path}"
             return (
                 f"fails when {when}, as real data may have it"
                 f"{_at(_template_line(error))}: {type(error).__name__}: {detail}"
                 + ("" if "{% if" in str(detail) else f"; {guard}")
             )
+        # The sample holds no "None": one in the output is the empty value printed (unless
+        # the template writes the word itself).
+        if "None" in rendered and "None" not in source:
+            return f"prints 'None' when {when}, as real data may have it; {guard}"
     return None
 
 

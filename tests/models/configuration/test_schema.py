@@ -12,12 +12,6 @@ from models import Booking, Invoice, Order, Trip
 from models.configuration import Configuration, load_configuration
 from models.configuration.catalog import CATEGORIES
 from models.configuration.scalars import format_offset, parse_offset
-from models.configuration.templates import (
-    absent_values,
-    render_subject,
-    render_template,
-    sample_context,
-)
 
 EXAMPLE = Path(__file__).parents[3] / "examples" / "tasks.yaml"
 
@@ -101,31 +95,6 @@ def test_optional_fields_are_the_columns_a_tms_may_leave_empty() -> None:
         own = [field.path for field in spec.fields if "." not in field.path]
         nullable = {path for path in own if path in columns and columns[path].nullable}
         assert {field.path for field in spec.fields if field.optional} == nullable, name
-
-
-def test_example_emails_read_well_when_optional_values_are_empty(example: Configuration) -> None:
-    """No example e-mail prints "None" for a date, a vehicle, a driver or an order not
-    given (one that fails on such data is a problem `config validate` reports)."""
-    rendered = 0
-    for entry in example.definitions():
-        email, schedule = entry.definition.email, entry.definition.schedule
-        if email is None:
-            continue
-        kept = schedule.date if schedule.on == "date" else None
-        for path in absent_values(entry.category, kept=kept):
-            context = sample_context(entry.category, task_key="k", task_name="T", carrier="TM")
-            head, _, tail = path.partition(".")
-            context[head] = {**context[head], tail: None} if tail else None
-            for language, template in email.languages.items():
-                parts = [render_subject(template.subject, context)] + [
-                    render_template(body, context, html=html)
-                    for body, html in ((template.text, False), (template.html, True))
-                    if body is not None
-                ]
-                rendered += 1
-                for part in parts:
-                    assert "None" not in part, (entry.definition.key, language, path, part)
-    assert rendered >= 40
 
 
 def test_stored_document_reads_back_to_the_same_configuration(example: Configuration) -> None:

@@ -107,10 +107,19 @@ def _email(text: str, subject: str = "POD") -> str:
 @pytest.mark.parametrize(
     ("section", "text", "named"),
     [
-        ("orders", "{{ order.delivery_at.strftime('%d/%m') }}", "order.delivery_at is empty"),
-        ("orders", "{{ order.pickup_at | in_timezone('UTC') }}", "order.pickup_at is empty"),
-        ("trips", "{{ subcontractor.name | upper }}", "there is no subcontractor"),
-        ("invoices", "{{ order.reference | lower }}", "there is no order"),
+        (
+            "orders",
+            "{{ order.delivery_at.strftime('%d/%m') }}",
+            "fails when order.delivery_at is empty",
+        ),
+        (
+            "orders",
+            "{{ order.pickup_at | in_timezone('UTC') }}",
+            "fails when order.pickup_at is empty",
+        ),
+        ("trips", "{{ subcontractor.name | upper }}", "fails when there is no subcontractor"),
+        ("invoices", "{{ order.reference | lower }}", "fails when there is no order"),
+        ("trips", "Vehicle: {{ trip.vehicle }}", "prints 'None' when trip.vehicle is empty"),
     ],
 )
 def test_a_template_that_fails_on_a_value_real_data_may_lack_is_named(
@@ -123,7 +132,7 @@ def test_a_template_that_fails_on_a_value_real_data_may_lack_is_named(
     problem = single(check(config))
 
     assert problem.line == line_of(config, "text: ")
-    assert f"template fails when {named}, as real data may have it" in problem.message
+    assert f"template {named}, as real data may have it" in problem.message
     assert "{% if " in problem.message, problem.message
 
 
@@ -131,11 +140,13 @@ def test_a_guarded_template_and_the_date_a_task_waits_for_are_fine(
     check: Check, header: str
 ) -> None:
     guarded = "{% if order.delivery_at %}{{ order.delivery_at.strftime('%d/%m') }}{% endif %}"
+    worded = "{{ order.customer_reference or 'None given' }}"  # the word itself, not a None
     waits = "key: b\nname: B\nschedule: {on: date, date: delivery_at}\n" + _email(
         "{{ order.delivery_at.strftime('%d/%m') }}"
     )
 
     assert check(header + task("key: a\nname: A\n" + _email(guarded))) == []
+    assert check(header + task("key: a\nname: A\n" + _email(worded))) == []
     assert check(header + task(waits)) == []
 
 
