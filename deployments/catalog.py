@@ -35,6 +35,10 @@ from models import Category
 TAGS = ("haulflow",)
 
 
+# The alert's automation, by name: its own failures must not trigger it.
+ALERT_TRIGGER = "alert: an automation action failed"
+
+
 @dataclass(frozen=True)
 class TriggerSpec:
     """A deployment trigger: its automation's name, the events it expects, the resource."""
@@ -125,12 +129,19 @@ def deployment_specs(sweep_interval_seconds: int | None = None) -> list[Deployme
             flow_name="alert",
             name="automation-failed",
             entrypoint="flows/alert.py:alert",
-            description="Fail loudly, with the reasons, when an automation's action failed.",
+            description="Fail loudly, with the reasons, when an automation's action failed; "
+            "run by hand, check whether one failed lately.",
             triggers=(
                 TriggerSpec(
-                    name="alert: an automation action failed",
+                    name=ALERT_TRIGGER,
                     expect=("prefect.automation.action.failed",),
-                    match={"prefect.resource.id": "prefect.automation.*"},
+                    # Not its own failures: each would start it again, and fail again.
+                    match={
+                        "prefect.resource.id": "prefect.automation.*",
+                        "prefect.resource.name": f"!{ALERT_TRIGGER}",
+                    },
+                    # `| string`: Prefect's JSON rendering of parameters refuses a UUID.
+                    parameters={"failure_event": "{{ event.id | string }}"},
                 ),
             ),
         ),

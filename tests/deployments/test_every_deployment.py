@@ -21,7 +21,7 @@ import httpx
 import pytest
 from sqlmodel import Session, select
 
-from deployments.catalog import DEPLOYMENT_NAMES, hand_run_deployment
+from deployments.catalog import ALERT_TRIGGER, DEPLOYMENT_NAMES, hand_run_deployment
 from lifecycle.generation import generate_tasks
 from models import Category, Communication, Order, Scope, Task, TaskEvent, TaskStatus, utcnow
 from services.tokens import create_token
@@ -79,6 +79,42 @@ def _run(client: SyncPrefectClient, name: str, **parameters: Any) -> FlowRun:
     run: FlowRun = run_deployment(name, parameters=parameters, timeout=120)
     assert run.state is not None and run.state.is_final(), f"{name} did not finish: {run.state}"
     return client.read_flow_run(run.id)
+
+
+def _emit_action_failed(prefect_api: str, reason: str, *, automation: str) -> uuid.UUID:
+    """What Prefect emits when the action of `automation` fails; the event's id."""
+    from prefect.events import emit_event
+    from prefect.events.worker import EventsWorker
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: prefect_api}):
+        event = emit_event(
+            "prefect.automation.action.failed",
+            resource={
+                "prefect.resource.id": f"prefect.automation.{uuid.uuid4()}",
+                "prefect.resource.name": automation,
+            },
+            payload={"reason": reason},
+        )
+        EventsWorker.drain_all()
+    assert event is not None
+    return event.id
+
+
+def _triggered_run(client: SyncPrefectClient, name: str, **parameters: str) -> FlowRun:
+    """The run of deployment `name` a trigger started with `parameters`, once it ended."""
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    deployment = client.read_deployment_by_name(name)
+
+    def started() -> list[FlowRun]:
+        runs = client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id]))
+        )
+        return [run for run in runs if parameters.items() <= run.parameters.items()]
+
+    wait_until(lambda: bool(started()), 60, f"a run of {name} with {parameters}")
+    return _finished(client, started()[0].id)
 
 
 def _cli_run(prefect_api: str, name: str, *parameters: str) -> uuid.UUID:
@@ -312,13 +348,36 @@ def test_every_deployment_runs_on_the_served_stack(
     swept = _run(client, "sweep/backstop")
     assert swept.state is not None and swept.state.is_completed(), swept.state
 
-    # alert: with no failed automation action to report it still fails loudly, by design,
-    # its reasons in the state's message, not in a traceback.
-    alert = _run(client, "alert/automation-failed")
-    assert alert.state is not None and alert.state.is_failed()
-    assert "lookback" in str(alert.state.message)
-    alert_logs = " ".join(log.message for log in _logs(client, alert.id, "Finished in state"))
-    assert "Traceback" not in alert_logs and "by hand, nothing failed" in alert_logs
+    # alert, by hand: a check; no automation action failed, so it is green.
+    checked = _run(client, "alert/automation-failed")
+    assert checked.state is not None and checked.state.is_completed(), checked.state
+    assert checked.state.message == "no automation action failed in the last 10 minutes"
+    assert checked.name == "alert: automations checked"
+    # alert, by its trigger: a failed automation action starts it with the event's id; it
+    # fails loudly, its reasons in the state's message, not in a traceback.
+    # Not by a failure of its own automation: that would loop (each run failing to start
+    # announcing another failure); emitted first, it has started nothing by the time the
+    # other has.
+    own = _emit_action_failed(prefect_api, "deployment gone", automation=ALERT_TRIGGER)
+    reason = f"template key missing {uuid.uuid4().hex[:6]}"
+    failure = _emit_action_failed(prefect_api, reason, automation="dispatch on upload")
+    alarm = _triggered_run(client, "alert/automation-failed", failure_event=str(failure))
+    assert alarm.state is not None and alarm.state.is_failed()
+    assert reason in str(alarm.state.message) and alarm.name == "alert: automation action failed"
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    alerts = client.read_flow_runs(
+        deployment_filter=DeploymentFilter(
+            id=DeploymentFilterId(
+                any_=[client.read_deployment_by_name("alert/automation-failed").id]
+            )
+        )
+    )
+    assert [run.parameters.get("failure_event") for run in alerts if run.id != checked.id] == [
+        str(failure)
+    ], own
+    alarm_logs = " ".join(log.message for log in _logs(client, alarm.id, "Finished in state"))
+    assert "Traceback" not in alarm_logs and reason in alarm_logs
 
     # Nothing crashed: every run the runner started could load its flow.
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterStateType

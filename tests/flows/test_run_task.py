@@ -106,7 +106,7 @@ def test_the_alert_flow_fails_loudly_with_the_failed_actions(prefect: str) -> No
     EventsWorker.drain_all()
     # The server stores events in batches: ask again until the alert sees this one.
     for _attempt in range(20):
-        state = asyncio.run(alert(return_state=True))
+        state = asyncio.run(alert(failure_event="e-1", return_state=True))
         assert state.is_failed()
         if reason in str(state.message):
             break

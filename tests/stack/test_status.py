@@ -225,7 +225,7 @@ def test_failed_crashed_and_postponing_runs_refused_drops_and_a_silent_listen_ar
         with prefect_connection(api_url):
             # A red run by design, a run whose process died, one that postponed nothing
             # went out: what a runner would report to the server.
-            assert asyncio.run(alert(return_state=True)).is_failed()
+            assert asyncio.run(alert(failure_event="e-1", return_state=True)).is_failed()
             dispatched = asyncio.run(dispatch(reason="test", return_state=True))
             with get_client(sync_client=True) as client:
                 client.set_flow_run_state(
