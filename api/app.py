@@ -96,8 +96,13 @@ def _one_line(value: str) -> str:
     return value
 
 
-# Text fields: what a database column can hold and a history line can show.
+# Text fields: what a database column can hold and a history line can show. The lengths
+# are checked before the line rule, so that a 5,000-character value is named as too long.
 OneLine = Annotated[str, AfterValidator(_one_line)]
+EntityText = Annotated[str, Field(min_length=1, max_length=80), AfterValidator(_one_line)]
+UsernameText = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_one_line)]
+NoteText = Annotated[str, Field(max_length=2000), AfterValidator(_one_line)]
+AddressText = Annotated[str, Field(max_length=254), AfterValidator(_one_line)]
 
 
 class Entities(StrEnum):
@@ -135,16 +140,14 @@ class FinishIn(BaseModel):
         min_length=1, max_length=500, description="Task ids or 8+ digit prefixes."
     )
     by: OneLine = Field(min_length=1, max_length=100, description="The haulflow username.")
-    note: OneLine | None = Field(default=None, max_length=2000)
+    note: NoteText | None = None
 
 
 class RunIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     task_key: OneLine = Field(min_length=1, max_length=100, description="e.g. send-pod")
-    entities: list[
-        Annotated[str, Field(min_length=1, max_length=80), AfterValidator(_one_line)]
-    ] = Field(
+    entities: list[EntityText] = Field(
         default=[],
         max_length=MAX_RUN_ENTITIES,
         description="CATEGORY:REF, e.g. order:ORD-1001; or give created_before.",
@@ -154,8 +157,8 @@ class RunIn(BaseModel):
         description="Every entity created before this day (carrier's time); or give entities.",
     )
     dry_run: bool = False
-    by: OneLine | None = Field(
-        default=None, max_length=100, description="The haulflow username (not for a dry run)."
+    by: UsernameText | None = Field(
+        default=None, description="The haulflow username (not for a dry run)."
     )
 
     @model_validator(mode="after")
@@ -169,7 +172,7 @@ class ResendIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     by: OneLine = Field(min_length=1, max_length=100, description="The haulflow username.")
-    to: OneLine | None = Field(default=None, max_length=254, description="Another address.")
+    to: AddressText | None = Field(default=None, description="Another address.")
 
 
 def create_app() -> FastAPI:

@@ -155,6 +155,11 @@ def test_a_hand_run_sends_once_and_the_archive_is_what_was_sent(
                    {"entities": ["order:" + "X" * 5000]}):  # fmt: skip
         refused = sender.post("/runs", json=body | target)
         assert refused.status_code == 422 and len(refused.text) < 1000, refused.text
+    long_by = sender.post("/runs", json=body | {"by": "x" * 5000}).json()["detail"][0]
+    assert (long_by["loc"], long_by["msg"]) == (
+        ["body", "by"],
+        "String should have at most 100 characters",
+    )
     neither = sender.post("/runs", json=body | {"entities": []}).json()["detail"][0]["msg"]
     assert neither.endswith("give either entities or created_before (one of the two)")
     run = sender.post("/runs", json=body)
