@@ -70,7 +70,8 @@ async def run_task(
     # A blank line of the form's list is no entity.
     named = [e.strip() for e in entities or [] if e.strip()]
     refs = [e if ":" in e else f"{category.value}:{e}" for e in named]
-    await tag_run([f"task:{task_key}", *refs[:20]])
+    # A tag per entity (20 at most) to filter runs by; a value too long to be one is not.
+    await tag_run([f"task:{task_key}", *(ref for ref in refs[:20] if len(ref) <= 80)])
     result = run_task_by_hand(
         task_key=task_key,
         category=category.value,
