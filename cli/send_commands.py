@@ -142,10 +142,12 @@ def _progress() -> Iterator[_Pages]:
         console=stderr,
         transient=False,
     )
+    pages = _Pages(bar)
     try:
-        yield _Pages(bar)
+        yield pages
     finally:
-        bar.stop()
+        if pages.bar_task is not None:  # stopping a bar never shown prints a blank line
+            bar.stop()
 
 
 @contextmanager
