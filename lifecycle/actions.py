@@ -78,11 +78,15 @@ def require_active_user(*, session: Session, username: str) -> User:
     if user is not None and user.active:
         return user
     if user is not None:
-        raise NotFoundError(f"user '{username}' is inactive; tasks are finished by active users")
+        raise NotFoundError(
+            f"user '{username}' is inactive; what people do (finish, skip, send by hand) is "
+            "recorded as an active user"
+        )
     known = session.exec(select(User.username).where(col(User.active))).all()
     raise NotFoundError(
-        f"unknown user '{username}'{did_you_mean(username, known)} — tasks are finished by known "
-        "users; add the user under `users:` in the configuration or import it"
+        f"unknown user '{username}'{did_you_mean(username, known)} — what people do (finish, "
+        "skip, send by hand) is recorded as a known user; add the user under `users:` in the "
+        "configuration or import it"
     )
 
 
