@@ -511,6 +511,8 @@ class _Reader:
 def parse_source(text: str, *, file: str, json_mode: bool = False) -> SourceDocument:
     """Parse YAML (or JSON, with JSON scalar rules) text; problems are returned, never raised."""
     if json_mode:
+        if not text.strip():  # YAML reads nothing as nothing; JSON has no empty document
+            return SourceDocument.refused(file, Problem(file, 1, "invalid JSON: the file is empty"))
         # A literal tab is never valid inside a JSON string, so every tab here is whitespace,
         # which the YAML scanner would otherwise refuse.
         text = text.replace("\t", " ")

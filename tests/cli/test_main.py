@@ -77,6 +77,17 @@ def test_an_import_of_nothing_says_so(run_cli: RunCli, tmp_path: Path, text: str
     assert done.stdout == f"imported {entities}: it holds no entity, nothing changed\n"
 
 
+def test_an_empty_json_file_is_not_json(run_cli: RunCli, tmp_path: Path) -> None:
+    assert run_cli("db", "upgrade").returncode == 0
+    entities = tmp_path / "entities.json"
+    entities.write_text("\n")
+
+    refused = run_cli("import", entities)
+
+    assert refused.returncode == 1
+    assert f"{entities}:1: invalid JSON: the file is empty" in refused.stderr
+
+
 def test_documents_upload_records_a_file(run_cli: RunCli, tmp_path: Path) -> None:
     pod = _order_and_scan(run_cli, tmp_path)
     first = run_cli("documents", "upload", "order:ORD-1", "pod", pod)
