@@ -23,8 +23,13 @@ from tasks.outcomes import final_state, rename_run, shown, warn_problems
 from tasks.runs import log_dry_run, run_task_by_hand, tag_run, via_from_tags
 
 
+def _named(entities: list[Any] | None) -> list[str]:
+    """The entities the form names: a blank row of its list is none."""
+    return [str(e).strip() for e in entities or [] if str(e).strip()]
+
+
 def _target(parameters: dict[str, Any]) -> str:
-    entities = [str(e).strip() for e in parameters.get("entities") or [] if str(e).strip()]
+    entities = _named(parameters.get("entities"))
     before = parameters.get("created_before")
     return shown(entities) or (f"created before {before}" if before else "nothing")
 
@@ -67,9 +72,7 @@ async def run_task(
         dry_run: Show who would receive what, with which attachments; send nothing.
     """
     category = _category()
-    # A blank line of the form's list is no entity.
-    named = [e.strip() for e in entities or [] if e.strip()]
-    refs = [e if ":" in e else f"{category.value}:{e}" for e in named]
+    refs = [e if ":" in e else f"{category.value}:{e}" for e in _named(entities)]
     # A tag per entity (20 at most) to filter runs by; a value too long to be one is not.
     await tag_run([f"task:{task_key}", *(ref for ref in refs[:20] if len(ref) <= 80)])
     result = run_task_by_hand(

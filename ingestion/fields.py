@@ -16,6 +16,7 @@ from core.addresses import AddressError, parse_address
 from core.codes import COUNTRY_CODES, LANGUAGE_CODE
 from core.suggestions import did_you_mean
 from core.text import excerpt, normalize_reference, unsafe_reason
+from models.base import REFERENCE_LENGTH
 
 # The error type of every message written here; the problem formatter prints it as is.
 ERROR_TYPE = "haulflow"
@@ -132,7 +133,9 @@ _OneLine = AfterValidator(check_single_line)
 # Codes are checked by their validator alone, so a wrong length gets the helpful message too.
 # A reference names an entity or party of haulflow (ORD-1001, ACME); an external reference
 # is the party's own number, any one-line text.
-Reference = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(check_reference)]
+Reference = Annotated[
+    str, Field(min_length=1, max_length=REFERENCE_LENGTH), AfterValidator(check_reference)
+]
 ExternalReference = Annotated[str, Field(min_length=1, max_length=64), _OneLine]
 Name = Annotated[str, Field(min_length=1, max_length=200), _OneLine]
 Text100 = Annotated[str, Field(min_length=1, max_length=100), _OneLine]

@@ -9,7 +9,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from models.base import UTCDateTime, utcnow
+from models.base import REFERENCE_LENGTH, UTCDateTime, utcnow
 
 
 class PartyKind(StrEnum):
@@ -39,7 +39,7 @@ class Party(SQLModel, table=True):
     __tablename__ = "parties"
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    reference: str = Field(max_length=64, unique=True)
+    reference: str = Field(max_length=REFERENCE_LENGTH, unique=True)
     kind: str = Field(max_length=16, index=True)
     name: str = Field(max_length=200)
     country: str = Field(max_length=2)
