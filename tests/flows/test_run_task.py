@@ -90,27 +90,54 @@ def test_a_blank_row_of_the_form_is_no_entity(
     assert len(room.sink.received) == 1
 
 
-def test_the_alert_flow_fails_loudly_with_the_failed_actions(prefect: str) -> None:
+def _action_failed(automation: str, reason: str) -> uuid.UUID:
+    """What Prefect emits when the action of `automation` fails; the event's id."""
     from prefect.events import emit_event
     from prefect.events.worker import EventsWorker
 
-    reason = f"template key missing {uuid.uuid4().hex[:6]}"
-    emit_event(
+    event = emit_event(
         "prefect.automation.action.failed",
         resource={
             "prefect.resource.id": f"prefect.automation.{uuid.uuid4()}",
-            "prefect.resource.name": "dispatch on upload",
+            "prefect.resource.name": automation,
         },
         payload={"reason": reason},
     )
     EventsWorker.drain_all()
-    # The server stores events in batches: ask again until the alert sees this one.
-    for _attempt in range(20):
-        state = asyncio.run(alert(failure_event="e-1", return_state=True))
-        assert state.is_failed()
-        if reason in str(state.message):
-            break
-    else:
-        pytest.fail(f"the alert never listed {reason!r}: {state.message}")
+    assert event is not None
+    return event.id
+
+
+def test_the_alert_flow_fails_loudly_with_the_failed_actions(prefect: str) -> None:
+    reason = f"template key missing {uuid.uuid4().hex[:6]}"
+    event_id = _action_failed("dispatch on upload", reason)
+    # Started by its trigger the moment the event streams by, before the server stored it
+    # (it does so in batches): the run waits for it rather than report nothing.
+    state = asyncio.run(alert(failure_event=str(event_id), return_state=True))
+    assert state.is_failed()
+    assert "dispatch on upload" in str(state.message) and reason in str(state.message)
     with pytest.raises(AutomationActionFailed, match="dispatch on upload"):
         state.result()
+    # Older than the lookback window, the event that started the run is listed even so.
+    late = asyncio.run(alert(lookback_minutes=0, failure_event=str(event_id), return_state=True))
+    assert late.is_failed() and reason in str(late.message), late.message
+
+
+def test_an_alert_whose_event_is_never_stored_says_where_to_look(
+    prefect: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flows.alert
+
+    monkeypatch.setattr(flows.alert, "EVENT_WAIT_SECONDS", 2.0)
+    never = uuid.uuid4()
+    state = asyncio.run(alert(failure_event=str(never), return_state=True))
+    assert state.is_failed()
+    assert (
+        f"an automation action failed (event {never}), but the Prefect server had not "
+        "stored the event after 2 s: find it in the Prefect UI's event feed" in str(state.message)
+    )
+    typed = asyncio.run(alert(failure_event="e-1", return_state=True))
+    assert typed.is_failed()
+    assert "'e-1' is not an event id: the trigger sets failure_event; leave it empty" in str(
+        typed.message
+    )
