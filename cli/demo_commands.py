@@ -41,7 +41,7 @@ def demo(
             tell_story(run, time.monotonic() - started, stack.sink.directory)
     except HaulflowError as error:
         reason = str(error)
-        run.check("stack started", lambda: (False, reason))
+        run.check("stack started", lambda: (False, reason), took=time.monotonic() - started)
     if json_output:
         typer.echo(json.dumps(run.to_json(), indent=2, ensure_ascii=False))
     elif run.ok:

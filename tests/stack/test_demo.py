@@ -47,6 +47,8 @@ def _assert_story(result: dict[str, object]) -> None:
     assert [step["name"] for step in steps] == STEPS
     assert all(step["ok"] for step in steps), steps
     assert result["ok"] is True
+    # The stack's start is timed as the step's own: seconds, never the 0.0 of a no-op.
+    assert steps[0]["seconds"] >= 1, steps[0]
 
 
 def test_the_demo_on_the_folder_store(tmp_path: Path) -> None:
