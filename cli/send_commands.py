@@ -25,6 +25,7 @@ from rich.progress import (
 from cli.output import console, stderr
 from cli.task_commands import By
 from core.errors import HaulflowError
+from core.text import counted
 from services.entities import parse_entity_ref
 from services.schema import require_current_schema
 from services.tasks import (
@@ -98,8 +99,9 @@ def run(
     if result.stopped:
         counts = result.counts
         stderr.print(
-            f"stopped after {counts['sent']:,} e-mails sent ({counts['entities']:,} of "
-            f"{result.total:,} entities looked at); run the same command again to go on (what "
+            f"stopped after {counted(counts['sent'], 'e-mail')} sent ({counts['entities']:,} of "
+            f"{counted(result.total, 'entity', 'entities')} looked at); run the same command again "
+            "to go on (what "
             "was sent is not sent again)"
         )
         raise typer.Exit(130)
@@ -184,8 +186,9 @@ def _print_summary(result: RunResult, *, dry_run: bool) -> None:
     counts = result.counts
     verb = "would be sent" if dry_run else "sent"
     console.print(
-        f"{counts['entities']:,} entities: {counts['queued']:,} queued, {counts['sent']:,} "
-        f"e-mails {verb}, {counts['already_sent']:,} already sent, {counts['failed']:,} failed, "
+        f"{counted(counts['entities'], 'entity', 'entities')}: {counts['queued']:,} queued, "
+        f"{counted(counts['sent'], 'e-mail')} {verb}, {counts['already_sent']:,} already sent, "
+        f"{counts['failed']:,} failed, "
         f"{counts['retrying']:,} to retry"
     )
 

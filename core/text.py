@@ -119,3 +119,8 @@ def normalize_reference(text: str) -> str:
                 "Latin letter, digit or ASCII sign (a look-alike?); write references in ASCII"
             )
     return normalized
+
+
+def counted(number: int, noun: str, plural: str | None = None) -> str:
+    """`1 e-mail`, `1,200 e-mails`: a count and its noun, in the singular for one."""
+    return f"{number:,} {noun if number == 1 else plural or noun + 's'}"

@@ -25,6 +25,7 @@ from sqlmodel import Session, col, select
 
 from core.moments import human_moment
 from core.settings import get_settings
+from core.text import counted
 from delivery.mailboxes import password_problem
 from delivery.task_emails import ComposeError, compose_task
 from lifecycle.entities import (
@@ -241,6 +242,5 @@ class _Run:
         if (problem := password_problem(mailbox)) is not None:
             # The run would wait with backoff, as for any mailbox problem (delivery.sender).
             mailbox_note = f" (mailbox {mailbox.key} cannot log in: {problem}; it would wait)"
-        return RunItem(
-            label, f"would send {len(emails)} e-mail(s){mailbox_note}", None, False, previews
-        )
+        outcome = f"would send {counted(len(emails), 'e-mail')}{mailbox_note}"
+        return RunItem(label, outcome, None, False, previews)

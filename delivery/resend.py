@@ -21,6 +21,7 @@ from datetime import datetime
 
 from core.database import session_scope
 from core.errors import ConflictError, HaulflowError
+from core.text import counted
 from delivery.mailboxes import SmtpOpener, open_mailbox
 from delivery.record import record_sent, task_communications
 from delivery.reports import SentEmail
@@ -53,7 +54,7 @@ class Resent:
             else "temporary: try again later"
         )
         return (
-            f"{len(self.sent)} of {self.planned} e-mail(s) resent; the next one failed "
+            f"{len(self.sent)} of {counted(self.planned, 'e-mail')} resent; the next one failed "
             f"({kind}): {self.failure.reason}"
         )
 
@@ -127,7 +128,7 @@ def resend_task(
             raise HaulflowError(
                 f"task {task_id}: the server accepted {email.message_id} but it could not be "
                 f"recorded ({error}); it is not in the communication log. "
-                f"{len(sent)} earlier e-mail(s) of this resend were recorded"
+                f"recorded before it: {counted(len(sent), 'e-mail')} of this resend"
             ) from None
         sent.append(SentEmail.of(email, task_id=task_id, entity=job.entity, key=job.definition_key))
     if reopened and sending.failure is None:

@@ -17,6 +17,7 @@ from prefect.client.schemas.objects import State
 from prefect.runtime import flow_run
 from prefect.states import Failed
 
+from core.text import counted
 from models import Category
 from tasks.audit import publish_entity_artifacts
 from tasks.outcomes import final_state, rename_run, shown, warn_problems
@@ -100,7 +101,7 @@ async def run_task(
         description=f"What this run of {task_key} did, per entity, and who got which e-mail.",
     )
     counts: dict[str, int] = result["counts"]
-    sent = f"{counts['sent']} e-mail(s) sent" + (
+    sent = f"{counted(counts['sent'], 'e-mail')} sent" + (
         f" to {shown(result['recipients'], 2)}" if result["recipients"] else ""
     )
     if not counts["sent"] and not counts["queued"] and result["already_sent"]:

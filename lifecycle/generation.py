@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from core.settings import get_settings
+from core.text import counted
 from core.wakeups import mark_ready
 from lifecycle.bulk_insert import insert_rows
 from lifecycle.conditions import matches
@@ -79,13 +80,14 @@ class GenerationReport:
     def summary(self) -> str:
         """One line: `12 entities: 30 tasks created, 2 already present, 5 not matching`."""
         line = (
-            f"{self.entities} entities: {self.created} tasks created, "
-            f"{self.already_present} already present, {self.not_matching} not matching"
+            f"{counted(self.entities, 'entity', 'entities')}: {counted(self.created, 'task')} "
+            f"created, {self.already_present:,} already present, {self.not_matching:,} not matching"
         )
         if self.cancelled:
-            line += f", {self.cancelled} cancelled entities"
+            line += f", {counted(self.cancelled, 'cancelled entity', 'cancelled entities')}"
         if self.already_generated:
-            line += f"; {self.already_generated} entities skipped (already generated or missing)"
+            skipped = counted(self.already_generated, "entity", "entities")
+            line += f"; {skipped} skipped (already generated or missing)"
         return line
 
 

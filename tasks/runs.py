@@ -20,6 +20,7 @@ from core.errors import (
     TooManyForRequestError,
 )
 from core.settings import get_settings
+from core.text import counted
 from models import Category
 from services.entities import parse_entity_ref
 from services.tasks import RunPage, RunResult, hand_run
@@ -170,8 +171,9 @@ def describe_run(result: RunResult, *, dry_run: bool) -> dict[str, Any]:
         )
     counts = {name: result.counts[name] for name in ("entities", "queued", "sent", "failed")}
     summary = (
-        f"{counts['entities']} entities, {counts['queued']} queued, {counts['sent']} e-mails sent"
-        f", {counts['failed']} failed" + (" (dry run)" if dry_run else "")
+        f"{counted(counts['entities'], 'entity', 'entities')}, {counts['queued']:,} queued, "
+        f"{counted(counts['sent'], 'e-mail')} sent, {counts['failed']:,} failed"
+        + (" (dry run)" if dry_run else "")
     )
     return {
         "rows": rows,

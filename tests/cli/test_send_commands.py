@@ -89,7 +89,7 @@ def test_a_dry_run_says_when_the_mailbox_password_cannot_be_read_here(
 
     assert unreadable.returncode == 0, unreadable.stderr
     assert (
-        "would send 1 e-mail(s) (mailbox pod cannot log in: mailbox password: set the "
+        "would send 1 e-mail (mailbox pod cannot log in: mailbox password: set the "
         "environment variable SMTP_TEST_POD_PASSWORD; it would wait)"
     ) in " ".join(unreadable.stdout.split())
     assert readable.returncode == 0, readable.stderr
@@ -124,7 +124,7 @@ def test_a_resend_the_server_refuses_says_so_and_leaves_the_task_done(
     resent = run_cli("tasks", "resend", task.id.hex[:8], "--by", "alice")
 
     assert resent.returncode == 1
-    assert f"0 of 1 e-mail(s) resent; the next one failed ({kind}):" in resent.stderr
+    assert f"0 of 1 e-mail resent; the next one failed ({kind}):" in resent.stderr
     assert reply.split()[0] in resent.stderr and "Traceback" not in resent.stderr
     session.expire_all()
     assert session.get_one(Task, task.id).status == TaskStatus.DONE

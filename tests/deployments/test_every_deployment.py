@@ -227,7 +227,7 @@ def test_every_deployment_runs_on_the_served_stack(
     assert dry.name == f"send-pod on {older.reference}: dry run, nothing sent"
     # What it found is in the run's log too, as the CLI prints it; a failure at WARNING.
     logged = {log.message: log.level for log in _logs(client, dry_id, "would send")}
-    would = f"order:{older.reference}: would send 1 e-mail(s) to pod@older.example: "
+    would = f"order:{older.reference}: would send 1 e-mail to pod@older.example: "
     assert any(message.startswith(would) for message in logged), logged
     failing = _run(client, hand_run_deployment(Category.ORDER), task_key="send-pod",
                    requested_by="alice", entities=[nobody.reference], dry_run=True)  # fmt: skip
@@ -266,7 +266,7 @@ def test_every_deployment_runs_on_the_served_stack(
     [row] = _artifact(client, real.id, "run-order-task")
     assert row["sent to"] == "pod@older.example"
     assert _artifact(client, real.id, f"order-{older.reference.lower()}")[0]["status"] == "done"
-    assert real.name == f"send-pod on {older.reference}: 1 e-mail(s) sent to pod@older.example"
+    assert real.name == f"send-pod on {older.reference}: 1 e-mail sent to pod@older.example"
     # Its progress, page by page, as a progress artifact: all of it done.
     assert [float(a.data) for a in _run_artifacts(client, real.id) if a.type == "progress"] == [
         100.0
@@ -482,7 +482,7 @@ def test_an_api_hand_run_too_large_for_a_request_runs_on_the_served_stack(
     assert answer["flow_run"]["url"].endswith(f"/runs/flow-run/{run_id}")
     run = _finished(client, run_id)
     assert run.state is not None and run.state.is_completed(), run.state
-    assert run.name.startswith(f"send-pod on created before {day_after_tomorrow}: 3 e-mail(s)")
+    assert run.name.startswith(f"send-pod on created before {day_after_tomorrow}: 3 e-mails")
     for number, order in enumerate(older):
         assert _to(room, order.reference) == [(f"pod{number}@older.example",)]
     emails = room.session.exec(select(Communication)).all()

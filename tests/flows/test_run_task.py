@@ -56,7 +56,7 @@ def test_a_hand_run_from_the_ui_is_named_and_tagged_after_its_entities(
     assert state.is_completed(), state.message
     assert state.result() == {"entities": 1, "queued": 1, "sent": 1, "failed": 0}
     run = prefect_client.read_flow_run(state.state_details.flow_run_id)
-    assert run.name == f"send-pod on {order.reference}: 1 e-mail(s) sent to pod@older.example"
+    assert run.name == f"send-pod on {order.reference}: 1 e-mail sent to pod@older.example"
     assert {"task:send-pod", f"order:{order.reference}"} <= set(run.tags)
     [received] = room.sink.received
     assert received.rcpt_tos == ("pod@older.example",)
@@ -86,7 +86,7 @@ def test_a_blank_row_of_the_form_is_no_entity(
     )
     assert sent.is_completed(), sent.message
     name = prefect_client.read_flow_run(sent.state_details.flow_run_id).name
-    assert name.startswith(f"send-pod on {order.reference}: 1 e-mail(s) sent")
+    assert name.startswith(f"send-pod on {order.reference}: 1 e-mail sent")
     assert len(room.sink.received) == 1
 
 

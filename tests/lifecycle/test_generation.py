@@ -54,7 +54,7 @@ def test_generation_creates_one_task_per_auto_generated_definition(
     assert [r["email"] for r in tasks["send-confirmation"].recipients] == ["ops@customer.example"]
     assert (report.entities, report.created, report.already_present) == (1, 2, 0)
     assert set(report.created_task_ids) == {task.id for task in tasks.values()}
-    assert report.summary() == "1 entities: 2 tasks created, 0 already present, 0 not matching"
+    assert report.summary() == "1 entity: 2 tasks created, 0 already present, 0 not matching"
     history = events_of(session, tasks["check-order"])
     assert [(e.from_status, e.to_status, e.by, e.at) for e in history] == [
         (None, "open", "generator", NOW)
@@ -73,7 +73,7 @@ def test_generating_twice_creates_nothing_new(
     second = generate(Category.ORDER, order, now=NOW + timedelta(hours=1))
 
     assert (first.created, second.created, second.already_generated) == (2, 0, 1)
-    assert second.summary().endswith("; 1 entities skipped (already generated or missing)")
+    assert second.summary().endswith("; 1 entity skipped (already generated or missing)")
     assert session.exec(select(func.count()).select_from(TaskEvent)).one() == 2
     assert session.get(Order, order.id).tasks_generated_at == NOW  # type: ignore[union-attr]
 
