@@ -89,7 +89,7 @@ TRIP_POD = """
           en:
             subject: "Trip {{ trip.reference }}: PODs"
             text: |
-              {% for order in orders %}{{ order.reference }} {{ order.customer_reference }}
+              {% for order in orders %}{{ order.reference }} {{ order.customer_reference or "" }}
               {% endfor %}{% for customer in customers %}{{ customer.reference }}
               {% endfor %}{% for document in documents %}{{ document.filename }}
               {% endfor %}

@@ -149,6 +149,15 @@ def _documents(reference: str) -> list[dict[str, Any]]:
     ]
 
 
+# The entities of other categories a context carries, by name: a list of them, or one.
+_CARRIED: dict[str, tuple[tuple[str, CategorySpec, bool], ...]] = {
+    "order": (("trips", TRIP, True),),
+    "booking": (("orders", ORDER, True),),
+    "trip": (("orders", ORDER, True),),
+    "invoice": (("order", ORDER, False),),
+}
+
+
 def sample_context(category: str, *, task_key: str, task_name: str, carrier: str) -> dict[str, Any]:
     """A context typed like the real one, for checking templates of a category's tasks."""
     spec = CATEGORIES[category]
@@ -158,18 +167,16 @@ def sample_context(category: str, *, task_key: str, task_name: str, carrier: str
         spec.name: _own(spec),
         "documents": _documents(str(_own(spec)["reference"])) if spec.has_documents else [],
     }
+    for name, carried, many in _CARRIED[category]:
+        context[name] = [_own(carried)] if many else _own(carried)
     if category == "order":
-        context |= {"customer": _party(spec), "trips": [_own(TRIP)]}
-    elif category == "booking":
-        context |= {"subcontractor": _party(spec), "orders": [_own(ORDER)]}
-    elif category == "trip":
-        context |= {
-            "subcontractor": _party(spec),
-            "orders": [_own(ORDER)],
-            "customers": [_party(ORDER)],
-        }
+        context["customer"] = _party(spec)
+    elif category in ("booking", "trip"):
+        context["subcontractor"] = _party(spec)
+        if category == "trip":
+            context["customers"] = [_party(ORDER)]
     elif category == "invoice":
-        context |= {"party": _party(spec), "order": _own(ORDER)}
+        context["party"] = _party(spec)
     return context
 
 
@@ -225,8 +232,7 @@ def template_problem(
         return problem
     # Then as real data may come: each value the TMS may leave empty, empty in turn.
     for path in absent:
-        guard = f"write {{% if {path} %}} … {{% endif %}} around what uses it"
-        when = f"{path} is empty" if "." in path else f"there is no {path}"
+        when, guard = _absence(path)
         try:
             rendered = _bounded(template, _without(context, path))
             if subject:
@@ -266,15 +272,44 @@ def _render_problem(template: Template, context: Mapping[str, Any], *, subject: 
 
 def absent_values(category: str, *, kept: str | None = None) -> list[str]:
     """What real data of `category` may lack, as templates name it: its optional fields
-    (`order.delivery_at`) and the objects it may have none of (`subcontractor`); not `kept`,
-    the date a date-scheduled task waits for (it is there when the task runs)."""
+    (`order.delivery_at`), the objects it may have none of (`subcontractor`), the entities it
+    carries (`orders[]`, a trip with none yet) and their optional fields
+    (`orders[].delivery_at`); not `kept`, the date a date-scheduled task waits for (it is
+    there when the task runs)."""
     spec = CATEGORIES[category]
     fields = [f"{spec.name}.{field.path}" for field in spec.fields if field.optional]
-    return [path for path in [*fields, *spec.optional_objects] if path != f"{spec.name}.{kept}"]
+    carried = []
+    for name, other, many in _CARRIED[category]:
+        prefix = f"{name}[]" if many else name
+        carried += [prefix] if many else []
+        carried += [f"{prefix}.{field.path}" for field in other.fields if field.optional]
+    paths = [*fields, *spec.optional_objects, *carried]
+    return [path for path in paths if path != f"{spec.name}.{kept}"]
+
+
+def _absence(path: str) -> tuple[str, str]:
+    """When `path` is absent, and how a template guards against it, in words."""
+    name, many, field = path.partition("[]")
+    if many and not field:
+        return f"{name} is empty", f"write {{% if {name} %}} … {{% endif %}} around what uses it"
+    if many:
+        field = field.removeprefix(".")
+        return (
+            f"{field} is empty on one of {name}",
+            f"write {{% if … %}} … {{% endif %}} around what uses {field} in the loop over {name}",
+        )
+    when = f"{path} is empty" if "." in path else f"there is no {path}"
+    return when, f"write {{% if {path} %}} … {{% endif %}} around what uses it"
 
 
 def _without(context: Mapping[str, Any], path: str) -> dict[str, Any]:
-    """`context` with the value at `path` (`order.delivery_at`, or `subcontractor`) None."""
+    """`context` with the value at `path` None: `order.delivery_at`, `subcontractor`;
+    `orders[]` empty, `orders[].delivery_at` None on each of them."""
+    name, many, field = path.partition("[]")
+    if many:
+        field = field.removeprefix(".")
+        items = [{**item, field: None} for item in context[name]] if field else []
+        return {**context, name: items}
     head, _, tail = path.partition(".")
     if not tail:
         return {**context, head: None}

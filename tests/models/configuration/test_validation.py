@@ -120,6 +120,19 @@ def _email(text: str, subject: str = "POD") -> str:
         ("trips", "{{ subcontractor.name | upper }}", "fails when there is no subcontractor"),
         ("invoices", "{{ order.reference | lower }}", "fails when there is no order"),
         ("trips", "Vehicle: {{ trip.vehicle }}", "prints 'None' when trip.vehicle is empty"),
+        # The entities a context carries: an order on no trip yet, an order of a trip whose
+        # customer gave no reference.
+        ("orders", "{{ trips[0].reference | lower }}", "fails when trips is empty"),
+        (
+            "trips",
+            "{% for o in orders %}{{ o.customer_reference }}{% endfor %}",
+            "prints 'None' when customer_reference is empty on one of orders",
+        ),
+        (
+            "bookings",
+            "{% for o in orders %}{{ o.delivery_at.strftime('%d') }}{% endfor %}",
+            "fails when delivery_at is empty on one of orders",
+        ),
     ],
 )
 def test_a_template_that_fails_on_a_value_real_data_may_lack_is_named(
@@ -147,6 +160,10 @@ def test_a_guarded_template_and_the_date_a_task_waits_for_are_fine(
 
     assert check(header + task("key: a\nname: A\n" + _email(guarded))) == []
     assert check(header + task("key: a\nname: A\n" + _email(worded))) == []
+    looped = (
+        "{% for o in orders %}{% if o.delivery_at %}{{ o.delivery_at.day }}{% endif %}{% endfor %}"
+    )
+    assert check(header + task("key: c\nname: C\n" + _email(looped), "trips")) == []
     assert check(header + task(waits)) == []
 
 
