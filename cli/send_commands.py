@@ -175,7 +175,7 @@ def _print_item(item: RunItem) -> None:
     for preview in item.previews:
         attachments = ", ".join(preview.attachments) or "no attachment"
         console.print(
-            f"  to {escape(', '.join(preview.recipients))} [{preview.language}] "
+            f"  to {escape(', '.join(preview.recipients))} {escape(f'[{preview.language}]')} "
             f"{escape(repr(preview.subject))}; {escape(attachments)}; {preview.size:,} bytes"
         )
 
@@ -239,6 +239,6 @@ def _print_report(report: DeliveryReport) -> None:
 def _print_sent(email: SentEmail) -> None:
     console.print(
         f"sent {escape(email.entity)} to {escape(', '.join(email.recipients))}: "
-        f"{escape(repr(email.subject))}, {email.attachments} attachment(s), "
+        f"{escape(repr(email.subject))}, {counted(email.attachments, 'attachment')}, "
         f"{escape(email.message_id)}"
     )

@@ -115,10 +115,10 @@ class _Progress:
         else:
             update_progress_artifact(self.artifact, percent)
         get_run_logger().info(
-            "%s of %s entities done, %s e-mails sent",
+            "%s of %s done, %s sent",
             f"{done:,}",
-            f"{total:,}",
-            f"{page.so_far.counts['sent']:,}",
+            counted(total, "entity", "entities"),
+            counted(page.so_far.counts["sent"], "e-mail"),
         )
 
 

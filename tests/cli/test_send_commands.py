@@ -50,7 +50,8 @@ def test_a_hand_run_on_an_older_order_sends_once(
     preview = run_cli("tasks", "run", "send-pod", *twice, "--dry-run")
     assert preview.returncode == 0, preview.stderr
     assert preview.stdout.count("would send 1 e-mail") == 1, preview.stdout
-    assert "pod@customer.example" in preview.stdout
+    # Who, in which language (the tag printed as written, not read as terminal markup).
+    assert "to pod@customer.example [en] 'POD/CMR" in preview.stdout, preview.stdout
     assert "ORD-OLD-pod.pdf, ORD-OLD-cmr.pdf" in preview.stdout
     assert sink.received == []
     assert session.exec(select(Task)).all() == []  # a dry run writes nothing
@@ -60,6 +61,7 @@ def test_a_hand_run_on_an_older_order_sends_once(
 
     assert first.returncode == 0, first.stderr
     assert "created and queued" in first.stdout and "sent order:ORD-OLD" in first.stdout
+    assert ", 2 attachments, <" in first.stdout, first.stdout
     assert "already sent" in second.stdout
     page = run_cli("tasks", "list", older_order)
     assert "e-mail" in page.stdout and "pod@customer.example" in page.stdout
