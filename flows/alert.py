@@ -53,7 +53,10 @@ async def alert(lookback_minutes: int = 10, failure_event: str | None = None) ->
         return Completed(message=checked)
     if triggering is not None and triggering["id"] not in {f["id"] for f in failures}:
         failures.append(triggering)  # older than the lookback window, yet why the run started
-    lines = [f"- {f['occurred']}: {f['automation']}: {f['reason']}" for f in failures]
+    lines = [
+        f"- {f['occurred']}: {f['automation']}: {f['reason']}{_advice(f['reason'])}"
+        for f in failures
+    ]
     text = "\n".join([*lines, missing] if missing else lines)
     logger.error("automation actions failed:\n%s", text)
     await acreate_markdown_artifact(
@@ -63,6 +66,16 @@ async def alert(lookback_minutes: int = 10, failure_event: str | None = None) ->
         description="Failed automation actions (haulflow alert).",
     )
     return Failed(message=text, data=AutomationActionFailed(text))
+
+
+def _advice(reason: str) -> str:
+    """What to do about a failure Prefect words for itself, when haulflow knows."""
+    if "'run-deployment'" in reason and "404" in reason:
+        return (
+            " (the deployment it starts is missing: `haulflow status` names it; `haulflow up` "
+            "or `haulflow serve` registers it again)"
+        )
+    return ""
 
 
 async def _triggering(failure_event: str) -> tuple[dict[str, Any] | None, str]:

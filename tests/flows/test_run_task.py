@@ -121,6 +121,17 @@ def test_the_alert_flow_fails_loudly_with_the_failed_actions(prefect: str) -> No
     # Older than the lookback window, the event that started the run is listed even so.
     late = asyncio.run(alert(lookback_minutes=0, failure_event=str(event_id), return_state=True))
     assert late.is_failed() and reason in str(late.message), late.message
+    # Prefect's words for a deployment that is gone, with what to do about it.
+    gone = _action_failed(
+        "generate-order-tasks: wake on entities changed",
+        "Unexpected status from 'run-deployment' action: 404",
+    )
+    state = asyncio.run(alert(failure_event=str(gone), return_state=True))
+    assert (
+        "generate-order-tasks: wake on entities changed: Unexpected status from 'run-deployment' "
+        "action: 404 (the deployment it starts is missing: `haulflow status` names it; "
+        "`haulflow up` or `haulflow serve` registers it again)"
+    ) in str(state.message), state.message
 
 
 def test_an_alert_whose_event_is_never_stored_says_where_to_look(
